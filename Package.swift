@@ -1,0 +1,82 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "WalBridge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "walbridge", targets: ["walbridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    ],
+    targets: [
+        // C at the edges: module maps and a shim header, nothing else.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+
+        .target(
+            name: "PostgresReplication",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KafkaPublisher",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "EventMapping",
+            dependencies: [
+                "PostgresReplication",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "WalBridge",
+            dependencies: [
+                "PostgresReplication",
+                "KafkaPublisher",
+                "EventMapping",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .executableTarget(
+            name: "walbridge",
+            dependencies: [
+                "WalBridge",
+                "PostgresReplication",
+                "KafkaPublisher",
+                "EventMapping",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
+        .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
+        .testTarget(name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication"]),
+        .testTarget(name: "WalBridgeTests", dependencies: ["WalBridge"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
