@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts a throwaway Postgres 15 cluster on loopback with wal_level=logical,
+# creates the `auth` database with the auth service's schema and WalBridge's
+# least-privilege role. Idempotent: a cluster that is already running is reused.
+#
+#   WALBRIDGE_PG_DIR   data + socket directory (default /tmp/walbridge-pg)
+#   WALBRIDGE_PG_PORT  TCP port on 127.0.0.1 (default 54329)
+#   WALBRIDGE_PASSWORD password of the walbridge role
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+install_dependencies
+
+data="$WALBRIDGE_PG_DIR/data"
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$WALBRIDGE_PG_DIR"
+    chown postgres:postgres "$WALBRIDGE_PG_DIR"
+fi
+
+if as_pg_user "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "Postgres already running in $data (port $WALBRIDGE_PG_PORT)"
+else
+    if [ ! -f "$data/PG_VERSION" ]; then
+        log "creating a throwaway Postgres 15 cluster in $data"
+        as_pg_user "$PG_BIN/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+            --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $WALBRIDGE_PG_PORT
+unix_socket_directories = '$WALBRIDGE_PG_DIR'
+wal_level = logical
+max_wal_senders = 40
+max_replication_slots = 40
+max_connections = 200
+wal_sender_timeout = 60s
+fsync = off
+full_page_writes = off
+log_min_messages = warning
+CONF
+    fi
+    log "starting Postgres on 127.0.0.1:$WALBRIDGE_PG_PORT"
+    as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$WALBRIDGE_PG_DIR/postgres.log" -w -t 60 start >/dev/null
+fi
+
+if ! admin_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'auth'" | grep -q 1; then
+    admin_psql -d postgres -c "CREATE DATABASE auth"
+    admin_psql -d auth -f - <"$WALBRIDGE_ROOT/sql/auth-schema.sql"
+    admin_psql -d auth -v password="$WALBRIDGE_PASSWORD" -f - <"$WALBRIDGE_ROOT/sql/walbridge-setup.sql"
+fi
+log "Postgres ready: postgres://walbridge:***@127.0.0.1:$WALBRIDGE_PG_PORT/auth"
