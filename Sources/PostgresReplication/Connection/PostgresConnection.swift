@@ -1,0 +1,309 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection to Postgres: an ordinary SQL session, or a
+/// `replication=database` session that can also stream logical replication.
+///
+/// The `PGconn` stays inside this class and is freed in `deinit`. A connection is
+/// used from one thread at a time; it is not `Sendable`.
+public final class PostgresConnection {
+    private let handle: OpaquePointer
+
+    /// Session settings that make the walsender write values in the forms
+    /// WalBridge decodes, whatever the server's defaults (DESIGN: value encoding).
+    public static let sessionOptions =
+        "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c lc_monetary=C"
+
+    /// Opens a connection.
+    ///
+    /// - Parameters:
+    ///   - url: a `postgres://` URL or a `key=value` conninfo string; its password is never logged.
+    ///   - replication: open a `replication=database` session (for slots and streaming).
+    ///   - applicationName: shown in `pg_stat_activity` / `pg_stat_replication`.
+    ///   - connectTimeoutSeconds: libpq's `connect_timeout`.
+    /// - Throws: `PostgresError` of kind `.unreachable`, `.authentication` or `.configuration`.
+    public init(
+        url: String, replication: Bool, applicationName: String = "walbridge", connectTimeoutSeconds: Int = 10
+    ) throws(PostgresError) {
+        // `dbname` with expand_dbname=1 takes a whole URL or conninfo; the keywords
+        // after it override what the URL says, so our session settings always win.
+        var keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding"]
+        var values = [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8"]
+        if replication {
+            keywords.append("replication")
+            values.append("database")
+        }
+        let conn: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let conn else {
+            throw PostgresError(kind: .unreachable, message: "libpq could not allocate a connection (out of memory)")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError.fromConnectFailure(message)
+        }
+        self.handle = conn
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// The server's version number (`150018` for 15.18).
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// The backend's process id.
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    /// The role the session is logged in as.
+    public var user: String { String(cString: PQuser(handle)) }
+
+    /// A description of where this connection goes, safe to log: `role@host:port/db`.
+    public var safeDescription: String {
+        let host = String(cString: PQhost(handle))
+        let port = String(cString: PQport(handle))
+        let db = String(cString: PQdb(handle))
+        return "\(user)@\(host):\(port)/\(db)"
+    }
+
+    /// True while the connection is usable.
+    public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Runs one statement with the simple query protocol (the only one a
+    /// replication session accepts) and returns its rows as text.
+    ///
+    /// Interpolate values only through `quoteLiteral(_:)` / `quoteIdentifier(_:)`.
+    @discardableResult
+    public func query(_ sql: String) throws(PostgresError) -> QueryResult {
+        guard let result = PQexec(handle, sql) else {
+            throw connectionError()
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return QueryResult(copying: result)
+        default:
+            throw serverError(from: result)
+        }
+    }
+
+    /// Runs a statement with `$1…$n` parameters sent separately (extended
+    /// protocol; ordinary sessions only).
+    @discardableResult
+    public func query(_ sql: String, parameters: [String?]) throws(PostgresError) -> QueryResult {
+        let result: OpaquePointer? = withOptionalCStringArray(parameters) { pointers in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+        }
+        guard let result else { throw connectionError() }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return QueryResult(copying: result)
+        default:
+            throw serverError(from: result)
+        }
+    }
+
+    /// `text` as an SQL string literal, escaped by libpq for this connection.
+    public func quoteLiteral(_ text: String) -> String {
+        guard let escaped = PQescapeLiteral(handle, text, text.utf8.count) else {
+            return "'" + text.replacingAll("'", with: "''") + "'"
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// `name` as a quoted SQL identifier.
+    public func quoteIdentifier(_ name: String) -> String {
+        guard let escaped = PQescapeIdentifier(handle, name, name.utf8.count) else {
+            return "\"" + name.replacingAll("\"", with: "\"\"") + "\""
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    // MARK: - CopyBoth (streaming replication)
+
+    /// Sends a replication command that enters CopyBoth mode (`START_REPLICATION`).
+    func startCopyBoth(_ command: String) throws(PostgresError) {
+        guard let result = PQexec(handle, command) else { throw connectionError() }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COPY_BOTH else {
+            throw serverError(from: result)
+        }
+        guard PQsetnonblocking(handle, 1) == 0 else {
+            throw connectionError()
+        }
+    }
+
+    /// The outcome of one non-blocking read in CopyBoth mode.
+    enum CopyRead {
+        /// A CopyData message was handed to the body.
+        case message
+        /// Nothing is buffered; wait for the socket.
+        case wouldBlock
+        /// The server ended the copy (for example the slot was dropped).
+        case ended
+    }
+
+    /// Reads one CopyData message if one is buffered, handing its bytes to `body`
+    /// without copying them (the buffer is libpq's and is freed afterwards).
+    func readCopyData<E: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(StreamReadError<E>) -> CopyRead {
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        let length = PQgetCopyData(handle, &buffer, 1)
+        if length > 0, let buffer {
+            defer { PQfreemem(buffer) }
+            do {
+                try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+            } catch {
+                throw .handler(error)
+            }
+            return .message
+        }
+        if length == 0 { return .wouldBlock }
+        if length == -1 {
+            // The copy is over: collect the final result, which carries the reason.
+            if let result = PQgetResult(handle) {
+                defer { PQclear(result) }
+                let status = PQresultStatus(result)
+                if status != PGRES_COMMAND_OK && status != PGRES_COPY_OUT && status != PGRES_COPY_BOTH {
+                    throw .postgres(serverError(from: result))
+                }
+            }
+            return .ended
+        }
+        throw .postgres(connectionError())
+    }
+
+    /// Reads whatever arrived on the socket into libpq's buffer.
+    func consumeInput() throws(PostgresError) {
+        guard PQconsumeInput(handle) == 1 else { throw connectionError() }
+    }
+
+    /// Queues one CopyData message to the server and tries to send it.
+    func sendCopyData(_ bytes: [UInt8]) throws(PostgresError) {
+        let status = bytes.withUnsafeBufferPointer { pointer in
+            pointer.withMemoryRebound(to: CChar.self) { chars in
+                PQputCopyData(handle, chars.baseAddress, Int32(chars.count))
+            }
+        }
+        guard status == 1 else { throw connectionError() }
+        _ = try flush()
+    }
+
+    /// Tries to send what libpq has queued. Returns true when everything was sent.
+    @discardableResult
+    func flush() throws(PostgresError) -> Bool {
+        switch PQflush(handle) {
+        case 0: return true
+        case 1: return false
+        default: throw connectionError()
+        }
+    }
+
+    /// Waits until the socket is readable (or writable, when `wantWrite`), or the
+    /// timeout passes. Returns true when it is ready. Retries on EINTR.
+    func waitForSocket(timeoutMilliseconds: Int32, wantWrite: Bool) throws(PostgresError) -> Bool {
+        let socket = PQsocket(handle)
+        guard socket >= 0 else {
+            throw PostgresError(kind: .unreachable, message: "the connection to Postgres is closed")
+        }
+        var events = Int16(POLLIN)
+        if wantWrite { events |= Int16(POLLOUT) }
+        var descriptor = pollfd(fd: socket, events: events, revents: 0)
+        while true {
+            let ready = poll(&descriptor, 1, timeoutMilliseconds)
+            if ready >= 0 { return ready > 0 }
+            if errno == EINTR { continue }
+            throw PostgresError(kind: .unreachable, message: "poll() on the Postgres socket failed: errno \(errno)")
+        }
+    }
+
+    // MARK: - Errors
+
+    private func connectionError() -> PostgresError {
+        let message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace()
+        return PostgresError(
+            kind: .unreachable,
+            message: message.isEmpty ? "the connection to Postgres was lost" : message)
+    }
+
+    private func serverError(from result: OpaquePointer) -> PostgresError {
+        let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        var message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingWhitespace()
+        if message.isEmpty { message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace() }
+        if let hint = PQresultErrorField(result, Int32(UInt8(ascii: "H"))).map({ String(cString: $0) }) {
+            message += " (hint: \(hint))"
+        }
+        if sqlState == nil && PQstatus(handle) != CONNECTION_OK {
+            return PostgresError(kind: .unreachable, message: message)
+        }
+        return PostgresError.fromServer(sqlState: sqlState, message: message)
+    }
+}
+
+/// An error while reading the stream: from Postgres, or from the code handling a message.
+enum StreamReadError<HandlerError: Error>: Error {
+    case postgres(PostgresError)
+    case handler(HandlerError)
+}
+
+/// The rows of a query, copied out of libpq as text (NULL is nil).
+public struct QueryResult: Sendable {
+    public var columns: [String]
+    public var rows: [[String?]]
+
+    init(copying result: OpaquePointer) {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        rows = (0..<rowCount).map { row in
+            (0..<columnCount).map { column in
+                PQgetisnull(result, Int32(row), Int32(column)) == 1
+                    ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+            }
+        }
+    }
+
+    /// The value at `row` of the column called `name`, or nil (also for NULL).
+    public func value(_ row: Int, _ name: String) -> String? {
+        guard row < rows.count, let index = columns.firstIndex(of: name) else { return nil }
+        return rows[row][index]
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for character in self {
+            if character == target { out += replacement } else { out.append(character) }
+        }
+        return out
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings that live for the call.
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = duplicates.map { $0.map { UnsafePointer($0) } }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Like `withCStringArray`, for parameters where nil means SQL NULL.
+private func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    let duplicates = strings.map { $0.flatMap { strdup($0) } }
+    defer { duplicates.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = duplicates.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}

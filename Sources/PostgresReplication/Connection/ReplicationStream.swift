@@ -1,0 +1,209 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the stream hands to its consumer.
+public enum ReplicationEvent: Sendable {
+    /// A pgoutput message, from the XLogData whose WAL start is `walStart`.
+    case message(PgOutputMessage, walStart: LSN)
+    /// A keepalive: the walsender has sent everything up to `walEnd`.
+    case keepalive(walEnd: LSN)
+}
+
+/// An error while streaming: from Postgres, from decoding the bytes it sent, or
+/// from the consumer's handler.
+public enum ReplicationStreamError<HandlerError: Error>: Error {
+    case postgres(PostgresError)
+    case decoding(PgOutputDecodingError)
+    case handler(HandlerError)
+    /// The server ended the stream (for example the slot was dropped).
+    case ended
+}
+
+/// The logical replication stream of one slot: `START_REPLICATION` in CopyBoth
+/// mode, reading XLogData and keepalives without blocking, answering keepalives
+/// that ask for a reply, and sending standby status updates with the position
+/// the consumer confirmed.
+///
+/// It never blocks on a slow consumer: the consumer decides how much to read
+/// (`read(limit:waitMilliseconds:_:)`) and calls `sendStatusIfDue()` whenever
+/// it is not reading, so `wal_sender_timeout` never cuts a paused stream.
+/// Used from one thread; not `Sendable`.
+public final class ReplicationStream {
+    private let connection: PostgresConnection
+    private let decoder = PgOutputDecoder()
+    private let clock = ContinuousClock()
+
+    /// The highest WAL end the server reported (XLogData or keepalive).
+    public private(set) var serverWALEnd: LSN
+    /// The highest WAL position received in XLogData.
+    public private(set) var receivedLSN: LSN
+    /// What the consumer confirmed: reported to Postgres as flushed and applied.
+    public private(set) var confirmedLSN: LSN
+    /// The flush position last sent to Postgres.
+    public private(set) var reportedLSN: LSN
+    /// Status updates are sent at least this often.
+    public var statusInterval: Duration
+    /// A newly confirmed position is reported at most this long after it advances.
+    public var confirmDelay: Duration = .milliseconds(20)
+
+    private var lastStatusSent: ContinuousClock.Instant
+    private var confirmedAt: ContinuousClock.Instant?
+    private var replyRequested = false
+
+    /// Starts streaming.
+    ///
+    /// - Parameters:
+    ///   - connection: a `replication=database` connection; the stream owns it from now on.
+    ///   - slot: the logical slot (pgoutput).
+    ///   - publications: publication names for pgoutput.
+    ///   - startLSN: where to start; `0/0` starts at the slot's confirmed position.
+    ///     Postgres silently starts at the slot's position when `startLSN` is older.
+    ///   - logicalMessages: ask pgoutput for `pg_logical_emit_message` messages.
+    ///   - statusInterval: how often to send status updates when nothing else triggers one.
+    public init(
+        connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN,
+        logicalMessages: Bool = false, statusInterval: Duration = .seconds(10)
+    ) throws(PostgresError) {
+        self.connection = connection
+        self.serverWALEnd = startLSN
+        self.receivedLSN = startLSN
+        self.confirmedLSN = startLSN
+        self.reportedLSN = startLSN
+        self.statusInterval = statusInterval
+        self.lastStatusSent = clock.now
+        let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
+        var options = "proto_version '1', publication_names \(connection.quoteLiteral(names))"
+        if logicalMessages { options += ", messages 'true'" }
+        let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
+        try connection.startCopyBoth(command)
+    }
+
+    /// The connection's backend process id (the walsender).
+    public var walsenderPID: Int32 { connection.backendPID }
+
+    /// Records that everything up to `lsn` is durably handled; it is reported to
+    /// Postgres within `confirmDelay`. Positions never move backwards.
+    public func confirm(_ lsn: LSN) {
+        guard lsn > confirmedLSN else { return }
+        confirmedLSN = lsn
+        if confirmedAt == nil { confirmedAt = clock.now }
+    }
+
+    /// Reads the messages that have arrived, at most `limit`, waiting up to
+    /// `waitMilliseconds` for the first one. Each is decoded in place from
+    /// libpq's buffer and handed to `handler`. Sends a status update when one is due.
+    ///
+    /// - Returns: how many messages were handled (keepalives included).
+    @discardableResult
+    public func read<E: Error>(
+        limit: Int, waitMilliseconds: Int32, _ handler: (ReplicationEvent) throws(E) -> Void
+    ) throws(ReplicationStreamError<E>) -> Int {
+        var handled = 0
+        var waited = false
+        while handled < limit {
+            let outcome: PostgresConnection.CopyRead
+            do {
+                outcome = try connection.readCopyData { (bytes: UnsafeRawBufferPointer) throws(ReplicationStreamError<E>) in
+                    try self.dispatch(bytes, handler)
+                }
+            } catch {
+                switch error {
+                case .postgres(let failure): throw .postgres(failure)
+                case .handler(let failure): throw failure
+                }
+            }
+            switch outcome {
+            case .message:
+                handled += 1
+            case .ended:
+                throw .ended
+            case .wouldBlock:
+                if waited || handled > 0 {
+                    try statusIfDue(E.self)
+                    return handled
+                }
+                waited = true
+                do {
+                    let timeout = min(waitMilliseconds, millisecondsUntilStatusDue())
+                    if try connection.waitForSocket(timeoutMilliseconds: timeout, wantWrite: false) {
+                        try connection.consumeInput()
+                    }
+                } catch {
+                    throw .postgres(error)
+                }
+            }
+        }
+        try statusIfDue(E.self)
+        return handled
+    }
+
+    /// Sends a standby status update if one is due: the server asked for one,
+    /// the confirmed position advanced more than `confirmDelay` ago, or
+    /// `statusInterval` passed since the last one.
+    public func sendStatusIfDue() throws(PostgresError) {
+        let now = clock.now
+        let advancedLongEnough = confirmedAt.map { now - $0 >= confirmDelay } ?? false
+        if replyRequested || advancedLongEnough || now - lastStatusSent >= statusInterval {
+            try sendStatus(replyRequested: false)
+        }
+        // Keep sending what libpq could not send yet.
+        try connection.flush()
+    }
+
+    /// Sends a standby status update now.
+    public func sendStatus(replyRequested: Bool) throws(PostgresError) {
+        let update = StandbyStatusUpdate(
+            written: max(receivedLSN, confirmedLSN), flushed: confirmedLSN, applied: confirmedLSN,
+            clockMicros: Self.unixMicrosNow(), replyRequested: replyRequested)
+        try connection.sendCopyData(update.encoded())
+        reportedLSN = confirmedLSN
+        lastStatusSent = clock.now
+        confirmedAt = nil
+        self.replyRequested = false
+    }
+
+    /// Milliseconds until a status update is due (at least 1), for poll timeouts.
+    public func millisecondsUntilStatusDue() -> Int32 {
+        let now = clock.now
+        var due = lastStatusSent + statusInterval
+        if let confirmedAt { due = min(due, confirmedAt + confirmDelay) }
+        if replyRequested { return 1 }
+        let remaining = due - now
+        let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+        return Int32(clamping: max(1, milliseconds))
+    }
+
+    private func statusIfDue<E: Error>(_: E.Type) throws(ReplicationStreamError<E>) {
+        do { try sendStatusIfDue() } catch { throw .postgres(error) }
+    }
+
+    private func dispatch<E: Error>(
+        _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) throws(E) -> Void
+    ) throws(ReplicationStreamError<E>) {
+        let message: ReplicationMessage
+        do { message = try ReplicationMessage.decode(bytes) } catch { throw .decoding(error) }
+        switch message {
+        case .xLogData(let walStart, let walEnd, _, let payloadOffset):
+            let decoded: PgOutputMessage
+            do {
+                decoded = try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]))
+            } catch {
+                throw .decoding(error)
+            }
+            if walStart > receivedLSN { receivedLSN = walStart }
+            if walEnd > serverWALEnd { serverWALEnd = walEnd }
+            do { try handler(.message(decoded, walStart: walStart)) } catch { throw .handler(error) }
+        case .keepalive(let walEnd, _, let reply):
+            if walEnd > serverWALEnd { serverWALEnd = walEnd }
+            do { try handler(.keepalive(walEnd: walEnd)) } catch { throw .handler(error) }
+            if reply { replyRequested = true }
+        }
+    }
+
+    static func unixMicrosNow() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+    }
+}
