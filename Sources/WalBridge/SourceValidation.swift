@@ -1,0 +1,38 @@
+import EventMapping
+import Logging
+import PostgresReplication
+
+/// What `walbridge validate` found.
+public struct ValidationReport: Sendable {
+    public var server: String
+    public var systemID: String
+    public var database: String
+    public var checks: [String]
+    public var warnings: [String]
+    public var wouldCreate: [String]
+}
+
+/// `walbridge validate`: every check `run` makes before streaming, without
+/// creating or changing anything.
+public enum SourceValidation {
+    public static func validate(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> ValidationReport {
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
+        } catch {
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
+        }
+        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
+        var checks = ["wal_level = logical", "role '\(connection.user)' has REPLICATION"]
+        for (table, key) in prepared.keyColumns.sorted(by: { $0.key.description < $1.key.description }) {
+            checks.append("table \(table): mapped columns exist, key (\(key.joined(separator: ", ")))")
+        }
+        if let slot = prepared.slot {
+            checks.append("slot '\(slot.name)' (pgoutput), confirmed flush \(slot.confirmedFlushLSN.map { "\($0)" } ?? "none")"
+                + (slot.isActive ? ", in use by PID \(slot.activePID.map(String.init) ?? "?")" : ""))
+        }
+        return ValidationReport(
+            server: connection.safeDescription, systemID: prepared.identity.systemID, database: prepared.identity.database,
+            checks: checks, warnings: prepared.warnings, wouldCreate: prepared.wouldCreate)
+    }
+}

@@ -1,0 +1,280 @@
+import EventMapping
+import KafkaPublisher
+import Logging
+import PostgresReplication
+
+/// Limits and timings of the pipeline, with production defaults. Tests shorten them.
+public struct PipelineTuning: Sendable {
+    /// Events handed to Kafka and not yet acknowledged, at most (backpressure).
+    public var maxInflightEvents = 100_000
+    /// Bytes librdkafka may queue, at most (`queue.buffering.max.kbytes`).
+    public var maxInflightKilobytes = 65_536
+    /// pgoutput messages handled per read before serving delivery reports.
+    public var readBatch = 2_000
+    /// How often the checkpoint file is written while the watermark moves.
+    public var checkpointInterval: Duration = .milliseconds(250)
+    /// How often a status update is sent when nothing else triggers one.
+    public var statusInterval: Duration = .seconds(10)
+    /// How long a connection must have streamed before backoff starts over.
+    public var healthyAfter: Duration = .seconds(30)
+    /// The first and the largest pause between reconnection attempts.
+    public var initialBackoff: Duration = .milliseconds(500)
+    public var maxBackoff: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// Why the pipeline loop returned.
+enum PipelineExit {
+    /// A stop was requested; the loop stopped reading.
+    case stopRequested
+}
+
+/// The streaming loop of one replication session, on one thread: read pgoutput
+/// messages while in-flight events stay under the bound, assemble them into
+/// typed changes, map them to events, hand them to the producer, serve delivery
+/// reports, move the watermark, confirm it to the slot and checkpoint it.
+///
+/// Owns nothing across sessions: the `Bridge` builds one per connection.
+final class StreamPipeline {
+    private let stream: ReplicationStream
+    private let producer: KafkaProducer
+    private let mapper: EventMapper
+    private let checkpoints: CheckpointWriter
+    private let tuning: PipelineTuning
+    private let stop: StopSignal
+    private var logger: Logger
+    private let metrics: BridgeMetrics
+
+    private var assembler = TransactionAssembler()
+    private(set) var watermark: Watermark
+    /// Transactions whose commit LSN is below this were delivered before: skip them.
+    private let skipBelow: LSN
+    private var skipping = false
+    private var currentToken: UInt64 = 0
+    private var currentTransaction: TransactionInfo?
+    private var reports: [DeliveryReport] = []
+    private var caughtUpLogged = false
+
+    init(
+        stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
+        checkpoints: CheckpointWriter, tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
+    ) {
+        self.stream = stream
+        self.producer = producer
+        self.mapper = mapper
+        self.watermark = Watermark(start: start)
+        self.skipBelow = skipBelow
+        self.checkpoints = checkpoints
+        self.tuning = tuning
+        self.stop = stop
+        self.logger = logger
+        self.metrics = metrics
+        reports.reserveCapacity(4096)
+    }
+
+    /// Streams until a stop is requested or something fails.
+    func run() throws(BridgeError) -> PipelineExit {
+        while !stop.isRequested {
+            try serveDeliveryReports(waitMilliseconds: 0)
+            if watermark.outstandingEvents < tuning.maxInflightEvents {
+                let wait: Int32 = watermark.outstandingEvents > 0 ? 2 : 100
+                do {
+                    try stream.read(limit: tuning.readBatch, waitMilliseconds: wait) { (event: ReplicationEvent) throws(BridgeError) in
+                        try self.handle(event)
+                    }
+                } catch {
+                    throw Self.bridgeError(error)
+                }
+            } else {
+                // Backpressure: stop reading; keep the walsender's timeout at bay.
+                try serveDeliveryReports(waitMilliseconds: 10)
+                try sendStatusIfDue()
+            }
+            try checkpointIfDue()
+        }
+        return .stopRequested
+    }
+
+    /// After a stop: waits up to `timeout` for outstanding deliveries, then
+    /// checkpoints and reports the watermark. Returns the final watermark.
+    func drain(timeout: Duration) throws(BridgeError) -> LSN {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while watermark.outstandingEvents > 0 && clock.now < deadline {
+            try serveDeliveryReports(waitMilliseconds: 50)
+            try? stream.sendStatusIfDue()
+        }
+        if watermark.outstandingEvents > 0 {
+            logger.warning("shutdown timeout passed with events not acknowledged; they will be published again on the next start", metadata: [
+                "outstanding": "\(watermark.outstandingEvents)"])
+        }
+        try checkpoints.write(watermark.confirmed, force: true)
+        stream.confirm(watermark.confirmed)
+        try? stream.sendStatus(replyRequested: false)
+        return watermark.confirmed
+    }
+
+    /// The watermark to resume from after this session.
+    var confirmed: LSN { watermark.confirmed }
+
+    // MARK: - Messages
+
+    private func handle(_ event: ReplicationEvent) throws(BridgeError) {
+        switch event {
+        case .keepalive(let walEnd):
+            if !caughtUpLogged && watermark.isIdle {
+                caughtUpLogged = true
+                logger.info("caught up; streaming", metadata: ["lsn": "\(walEnd)"])
+            }
+            if watermark.idle(walEnd: walEnd) { stream.confirm(watermark.confirmed) }
+        case .message(let message, _):
+            let item: AssembledItem?
+            do {
+                item = try assembler.process(message)
+            } catch {
+                throw BridgeError(.fatal, "cannot decode the replication stream: \(error)")
+            }
+            if let item { try handle(item) }
+        }
+    }
+
+    private func handle(_ item: AssembledItem) throws(BridgeError) {
+        switch item {
+        case .begin(let info):
+            // A transaction whose commit record starts below the resume point ended
+            // at or below it (commit records do not overlap): it was delivered.
+            skipping = info.commitLSN < skipBelow
+            if !skipping {
+                currentToken = watermark.beginTransaction()
+                currentTransaction = info
+            }
+        case .change(let change):
+            guard !skipping, let transaction = currentTransaction else { return }
+            let records: [EventRecord]
+            do {
+                records = try mapper.map(change, transaction: transaction)
+            } catch {
+                throw BridgeError(.fatal,
+                    "cannot map a change of \(change.relation.schema).\(change.relation.name) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error)")
+            }
+            for record in records {
+                try produce(record)
+            }
+        case .truncate(let relations, _, _, _):
+            guard !skipping else { return }
+            logger.info("TRUNCATE not published (mapping truncate: skip)", metadata: [
+                "tables": "\(relations.map { "\($0.schema).\($0.name)" })"])
+        case .message:
+            return
+        case .commit(_, let endLSN):
+            if skipping {
+                skipping = false
+                if endLSN > skipBelow {
+                    logger.error("skipped a transaction that ends after the resume point", metadata: [
+                        "endLSN": "\(endLSN)", "resume": "\(skipBelow)"])
+                }
+                return
+            }
+            currentTransaction = nil
+            metrics.transactions.increment()
+            if watermark.commit(endLSN: endLSN) { stream.confirm(watermark.confirmed) }
+        case .relationChanged(let relation):
+            logger.debug("relation described", metadata: [
+                "table": "\(relation.schema).\(relation.name)", "columns": "\(relation.columns.count)"])
+        }
+    }
+
+    // MARK: - Kafka
+
+    private func produce(_ record: EventRecord) throws(BridgeError) {
+        let headers = record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
+        while true {
+            do {
+                try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: currentToken)
+                watermark.eventSent(token: currentToken)
+                return
+            } catch where error.isQueueFull {
+                // librdkafka's queue is full (bytes or count): wait for deliveries.
+                try serveDeliveryReports(waitMilliseconds: 10)
+                try sendStatusIfDue()
+                if stop.isRequested {
+                    throw BridgeError(.transient, "stopping while Kafka's queue is full")
+                }
+            } catch {
+                throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                    "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)")
+            }
+        }
+    }
+
+    private func serveDeliveryReports(waitMilliseconds: Int32) throws(BridgeError) {
+        reports.removeAll(keepingCapacity: true)
+        _ = producer.poll(timeoutMilliseconds: waitMilliseconds, into: &reports)
+        var advanced = false
+        for report in reports {
+            if let error = report.error {
+                throw BridgeError(error.isPermanent ? .fatal : .transient,
+                    "Kafka did not accept an event: \(error)")
+            }
+            if watermark.acknowledge(token: report.token) { advanced = true }
+        }
+        if advanced { stream.confirm(watermark.confirmed) }
+        if let fatal = producer.fatalError() {
+            throw BridgeError(.transient, "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
+        }
+    }
+
+    private func sendStatusIfDue() throws(BridgeError) {
+        do { try stream.sendStatusIfDue() } catch { throw BridgeError(error, context: "lost the replication connection") }
+    }
+
+    private func checkpointIfDue() throws(BridgeError) {
+        try checkpoints.write(watermark.confirmed, force: false)
+    }
+
+    private static func bridgeError(_ error: ReplicationStreamError<BridgeError>) -> BridgeError {
+        switch error {
+        case .handler(let failure): return failure
+        case .postgres(let failure): return BridgeError(failure, context: "replication stream")
+        case .decoding(let failure): return BridgeError(.fatal, "cannot decode the replication stream: \(failure)")
+        case .ended: return BridgeError(.transient, "Postgres ended the replication stream")
+        }
+    }
+}
+
+/// Writes the checkpoint file when the watermark moved, at most once per interval.
+final class CheckpointWriter {
+    private let store: CheckpointStore
+    private let systemID: String
+    private let slot: String
+    private let interval: Duration
+    private let clock = ContinuousClock()
+    private var lastWritten: LSN
+    private var lastWriteTime: ContinuousClock.Instant
+    private let metrics: BridgeMetrics
+
+    init(store: CheckpointStore, systemID: String, slot: String, interval: Duration, initial: LSN, metrics: BridgeMetrics) {
+        self.store = store
+        self.systemID = systemID
+        self.slot = slot
+        self.interval = interval
+        self.lastWritten = initial
+        self.lastWriteTime = ContinuousClock().now
+        self.metrics = metrics
+    }
+
+    func write(_ lsn: LSN, force: Bool) throws(BridgeError) {
+        guard lsn > lastWritten else { return }
+        let now = clock.now
+        guard force || now - lastWriteTime >= interval else { return }
+        do {
+            try store.save(Checkpoint(systemID: systemID, slot: slot, lsn: lsn))
+        } catch {
+            throw BridgeError(.fatal, "\(error)")
+        }
+        lastWritten = lsn
+        lastWriteTime = now
+        metrics.checkpointLSN.record(Int64(bitPattern: lsn.value))
+    }
+}
