@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import KafkaPublisher
+
+/// `walbridge dev-consume`: print the records of a topic, for demos and debugging.
+struct DevConsumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-consume",
+        abstract: "Print a topic's records as JSON lines, from the beginning (a development aid).",
+        discussion: """
+            Each line: {"topic", "partition", "offset", "key", "headers", "value"}; a JSON
+            value is embedded as is. Stops after --count records or --timeout seconds of quiet.
+
+            Example:
+              walbridge dev-consume --bootstrap-servers 127.0.0.1:9092 --topic auth.users.events --count 3
+            """)
+
+    @Option(name: .long, help: "Kafka bootstrap servers.")
+    var bootstrapServers: String
+
+    @Option(name: .long, help: "The topic to read.")
+    var topic: String
+
+    @Option(name: .long, help: "Stop after this many records (default: never).")
+    var count: Int?
+
+    @Option(name: .long, help: "Stop after this many seconds without a record (default: never).")
+    var timeout: Double?
+
+    func run() throws {
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrapServers))
+            try consumer.assignAllPartitions(topic: topic)
+        } catch {
+            CommandSupport.fail("cannot consume from \(topic): \(error)", status: 1)
+        }
+        var seen = 0
+        var lastRecord = Date()
+        while count.map({ seen < $0 }) ?? true {
+            if let timeout, Date().timeIntervalSince(lastRecord) > timeout { break }
+            let polled: ConsumedRecord?
+            do {
+                polled = try consumer.poll(timeoutMilliseconds: 200)
+            } catch {
+                CommandSupport.fail("cannot consume from \(topic): \(error)", status: 1)
+            }
+            guard let record = polled else { continue }
+            seen += 1
+            lastRecord = Date()
+            CommandSupport.emit(Self.line(for: record))
+        }
+    }
+
+    static func line(for record: ConsumedRecord) -> String {
+        func text(_ bytes: [UInt8]?) -> String {
+            guard let bytes else { return "null" }
+            return jsonString(String(decoding: bytes, as: UTF8.self))
+        }
+        let headers = record.headers.map { "\(jsonString($0.name)):\(text($0.value))" }.joined(separator: ",")
+        var value = "null"
+        if let bytes = record.value {
+            let string = String(decoding: bytes, as: UTF8.self)
+            value = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil ? string : jsonString(string)
+        }
+        return "{\"topic\":\(jsonString(record.topic)),\"partition\":\(record.partition),\"offset\":\(record.offset),\"key\":\(text(record.key)),\"headers\":{\(headers)},\"value\":\(value)}"
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

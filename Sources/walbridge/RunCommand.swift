@@ -1,0 +1,48 @@
+import ArgumentParser
+import EventMapping
+import Foundation
+import PostgresReplication
+import WalBridge
+
+/// `walbridge run`: stream changes until SIGTERM or SIGINT.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Stream row changes from Postgres to Kafka until stopped.",
+        discussion: """
+            Resumes from the checkpoint file; on the first start, from the slot's position.
+            SIGTERM or SIGINT: stop reading, wait for outstanding deliveries (shutdown_timeout),
+            write the checkpoint and exit 0. A second signal exits at once with status 130.
+
+            Examples:
+              walbridge run --config walbridge.yaml
+              walbridge run --config walbridge.yaml --from-lsn 0/16B3748
+            """)
+
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String
+
+    @Option(name: .customLong("from-lsn"), help: "Republish every transaction whose end LSN is above X/Y.")
+    var fromLSN: String?
+
+    func run() throws {
+        var options = BridgeOptions()
+        if let fromLSN {
+            guard let lsn = LSN(fromLSN) else {
+                CommandSupport.fail("--from-lsn '\(fromLSN)' is not an LSN; write it as Postgres does, X/Y in hexadecimal (for example 0/16B3748)", status: 2)
+            }
+            options.fromLSN = lsn
+        }
+        let configuration = try CommandSupport.loadConfiguration(config)
+        let logger = CommandSupport.bootstrapLogging(level: configuration.logging.level, format: configuration.logging.format)
+        let stop = StopSignal()
+        CommandSupport.handleTerminationSignals { stop.request() }
+        let bridge = Bridge(configuration: configuration, options: options, stop: stop, logger: logger)
+        do {
+            try bridge.run()
+        } catch {
+            logger.critical("\(error.message)")
+            CommandSupport.fail(error.message, status: error.exitCode)
+        }
+    }
+}
