@@ -1,0 +1,200 @@
+import PostgresReplication
+
+/// What a change tells about one mapped field.
+enum FieldSlot: Sendable {
+    /// A known value (possibly SQL NULL).
+    case value(PostgresValue)
+    /// Not sent and not wanted (a non-key column of a key-only old row): left out.
+    case absent
+    /// Not sent although wanted (an unchanged TOAST value): left out and named
+    /// in `unavailableFields`.
+    case unavailable
+
+    var known: PostgresValue? {
+        if case .value(let value) = self { value } else { nil }
+    }
+}
+
+extension EventMapper {
+    func mapTableChange(_ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo) throws(MappingError) -> [EventRecord] {
+        guard let event = compiled.event(for: change.operation) else { return [] }
+        let table = compiled.mapping.table
+        let operation = change.operation.name
+        func fail(_ reason: MappingError.Reason) -> MappingError {
+            MappingError(table: table, operation: operation, reason: reason)
+        }
+        let relation = change.relation
+        let indexes = try Self.columnIndexes(of: compiled.columns, in: relation) { column throws(MappingError) in
+            throw fail(.missingColumn(column))
+        }
+        for row in [change.new, change.old] {
+            if let row, row.count != relation.columns.count {
+                throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
+            }
+        }
+        let oldIsFull = change.oldKind == .full
+
+        var data: [FieldSlot]
+        var previous: [FieldSlot]?
+        switch change.operation {
+        case .insert:
+            guard let new = change.new else { throw fail(.missingRow("new row")) }
+            data = indexes.map { Self.slot(new[$0]) }
+        case .update:
+            guard let new = change.new else { throw fail(.missingRow("new row")) }
+            let old = change.old
+            data = indexes.map { index in
+                switch new[index] {
+                case .value(let value): .value(value)
+                case .unchangedToast:
+                    if oldIsFull, let old, case .value(let value) = old[index] { .value(value) } else { .unavailable }
+                }
+            }
+            if let old {
+                previous = oldIsFull
+                    ? indexes.map { old[$0] == .unchangedToast ? .absent : Self.slot(old[$0]) }
+                    : indexes.map { relation.columns[$0].isKey ? Self.slot(old[$0]) : .absent }
+            }
+        case .delete:
+            guard let old = change.old else { throw fail(.missingRow("old row")) }
+            data = indexes.map { index in
+                oldIsFull || relation.columns[index].isKey ? Self.slot(old[index]) : .absent
+            }
+        }
+
+        // The Kafka key, from the published state.
+        let key = try keyBytes(compiled: compiled, data: data) { reason throws(MappingError) in throw fail(reason) }
+
+        let id = eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
+        var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
+        writer.raw(EnvelopeParts.eventIDStart)
+        writer.raw(id)
+        writer.raw(event.typeAndVersion)
+        writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.raw(compiled.sourcePrefix)
+        writer.lsn(transaction.commitLSN)
+        writer.raw(EnvelopeParts.txIDPart)
+        writer.unsigned(UInt64(transaction.xid))
+        writer.raw(EnvelopeParts.dataPart)
+        writeObjectBody(&writer, data, compiled)
+        writer.byte(UInt8(ascii: "}"))
+        if let previous {
+            writer.raw(EnvelopeParts.previousPart)
+            writeObjectBody(&writer, previous, compiled)
+            writer.byte(UInt8(ascii: "}"))
+            if oldIsFull {
+                writer.raw(EnvelopeParts.changedFieldsPart)
+                var first = true
+                for position in data.indices {
+                    guard let new = data[position].known, let old = previous[position].known, !Self.same(new, old) else { continue }
+                    if !first { writer.byte(UInt8(ascii: ",")) }
+                    first = false
+                    writer.raw(compiled.fieldNames[position])
+                }
+                writer.byte(UInt8(ascii: "]"))
+            }
+        }
+        if data.contains(where: { if case .unavailable = $0 { true } else { false } }) {
+            writer.raw(EnvelopeParts.unavailableFieldsPart)
+            var first = true
+            for position in data.indices {
+                guard case .unavailable = data[position] else { continue }
+                if !first { writer.byte(UInt8(ascii: ",")) }
+                first = false
+                writer.raw(compiled.fieldNames[position])
+            }
+            writer.byte(UInt8(ascii: "]"))
+        }
+        writer.byte(UInt8(ascii: "}"))
+
+        let headers = [
+            EventHeader(name: "event-type", value: event.eventTypeHeader),
+            EventHeader(name: "event-id", value: Array(id.utf8)),
+            EventHeader(name: "schema-version", value: compiled.schemaVersionHeader),
+            EventHeader(name: "content-type", value: EnvelopeParts.contentType),
+        ]
+        let record = EventRecord(topic: compiled.mapping.topic, key: key, value: writer.bytes, headers: headers,
+                                 eventID: id, eventType: event.eventType)
+        if change.operation == .delete && compiled.mapping.tombstones {
+            return [record, EventRecord(topic: record.topic, key: key, value: nil, headers: [], eventID: id, eventType: event.eventType)]
+        }
+        return [record]
+    }
+
+    static func slot(_ value: RowValue) -> FieldSlot {
+        switch value {
+        case .value(let value): .value(value)
+        case .unchangedToast: .unavailable
+        }
+    }
+
+    /// The relation's column index for each mapped column. Scans from just
+    /// after the previous match, so fields listed in table order cost one pass.
+    static func columnIndexes(
+        of columns: [String], in relation: Relation, missing: (String) throws(MappingError) -> Never
+    ) throws(MappingError) -> [Int] {
+        var result: [Int] = []
+        result.reserveCapacity(columns.count)
+        let relationColumns = relation.columns
+        var hint = 0
+        for column in columns {
+            var found: Int?
+            for step in 0..<relationColumns.count {
+                let index = (hint + step) % relationColumns.count
+                if relationColumns[index].name == column { found = index; break }
+            }
+            guard let found else { try missing(column) }
+            result.append(found)
+            hint = found + 1
+        }
+        return result
+    }
+
+    func writeObjectBody(_ writer: inout JSONWriter, _ slots: [FieldSlot], _ compiled: CompiledTableMapping) {
+        var first = true
+        for position in slots.indices {
+            guard case .value(let value) = slots[position] else { continue }
+            if !first { writer.byte(UInt8(ascii: ",")) }
+            first = false
+            writer.raw(compiled.fieldKeys[position])
+            writer.value(value)
+        }
+    }
+
+    func keyBytes(
+        compiled: CompiledTableMapping, data: [FieldSlot], fail: (MappingError.Reason) throws(MappingError) -> Never
+    ) throws(MappingError) -> [UInt8] {
+        for position in compiled.keyPositions {
+            switch data[position] {
+            case .value(.null): try fail(.nullKey(column: compiled.columns[position]))
+            case .value: continue
+            case .absent, .unavailable: try fail(.unavailableKey(column: compiled.columns[position]))
+            }
+        }
+        var writer = JSONWriter(capacity: 32)
+        if compiled.keyPositions.count == 1 {
+            writer.keyText(data[compiled.keyPositions[0]].known!)
+        } else {
+            writer.byte(UInt8(ascii: "{"))
+            for (index, position) in compiled.keyPositions.enumerated() {
+                if index > 0 { writer.byte(UInt8(ascii: ",")) }
+                writer.raw(compiled.fieldKeys[position])
+                writer.value(data[position].known!)
+            }
+            writer.byte(UInt8(ascii: "}"))
+        }
+        return writer.bytes
+    }
+
+    /// Value equality for `changedFields`: like `==`, but NaN equals NaN.
+    static func same(_ a: PostgresValue, _ b: PostgresValue) -> Bool {
+        switch (a, b) {
+        case (.double(let x), .double(let y)):
+            return x == y || (x.isNaN && y.isNaN)
+        case (.array(let xs), .array(let ys)):
+            return xs.count == ys.count && zip(xs, ys).allSatisfy { same($0, $1) }
+        default:
+            return a == b
+        }
+    }
+}
