@@ -1,8 +1,8 @@
 /// Edit distance, used to suggest the valid key closest to a mistyped one.
-enum Levenshtein {
+public enum Levenshtein {
     /// The number of single-character insertions, deletions and substitutions
     /// that turn `a` into `b`.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
@@ -20,7 +20,7 @@ enum Levenshtein {
     }
 
     /// The candidate closest to `word`, with its distance (first wins a tie).
-    static func closest(to word: String, in candidates: [String]) -> (candidate: String, distance: Int)? {
+    public static func closest(to word: String, in candidates: [String]) -> (candidate: String, distance: Int)? {
         var best: (String, Int)?
         for candidate in candidates {
             let d = distance(word, candidate)

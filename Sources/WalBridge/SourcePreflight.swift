@@ -174,7 +174,7 @@ struct SourcePreflight {
     private func requireColumns(_ columns: [String], of table: CatalogTable, _ name: QualifiedName, _ where_: String, key: String) throws {
         let existing = Set(table.columns.map(\.name))
         for column in columns where !existing.contains(column) {
-            let suggestion = table.columns.map(\.name).min { levenshtein($0, column) < levenshtein($1, column) }
+            let suggestion = Levenshtein.closest(to: column, in: table.columns.map(\.name))?.candidate
             throw BridgeError(.configuration,
                 "\(where_).\(key): table \(name) has no column '\(column)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? ""))
         }
@@ -184,21 +184,4 @@ struct SourcePreflight {
         var seen = Set<String>()
         return items.filter { seen.insert($0).inserted }
     }
-}
-
-/// Edit distance, for "did you mean" suggestions.
-func levenshtein(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = previous
-    for i in 1...a.count {
-        current[0] = i
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&previous, &current)
-    }
-    return previous[b.count]
 }

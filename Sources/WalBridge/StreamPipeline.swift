@@ -158,15 +158,13 @@ final class StreamPipeline {
                 throw BridgeError(.fatal,
                     "cannot map a change of \(change.relation.schema).\(change.relation.name) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error)")
             }
-            for record in records {
-                try produce(record)
-            }
+            try produce(records)
         case .truncate(let relations, _, _, _):
             guard !skipping else { return }
             logger.info("TRUNCATE not published (mapping truncate: skip)", metadata: [
                 "tables": "\(relations.map { "\($0.schema).\($0.name)" })"])
-        case .message:
-            return
+        case .message(let message, let transactionOrdinal):
+            try handle(message, transactionOrdinal: transactionOrdinal)
         case .commit(_, let endLSN):
             if skipping {
                 skipping = false
@@ -185,7 +183,36 @@ final class StreamPipeline {
         }
     }
 
+    /// A logical-decoding message (`pg_logical_emit_message`). A transactional
+    /// one belongs to the open transaction; a non-transactional one is its own
+    /// unit of delivery, confirmed at its LSN once Kafka has it.
+    private func handle(_ message: LogicalMessage, transactionOrdinal: Int?) throws(BridgeError) {
+        if message.transactional {
+            guard !skipping, let transaction = currentTransaction else { return }
+            try produce(mapMessage(message, transactionOrdinal: transactionOrdinal, transaction: transaction))
+            return
+        }
+        guard message.lsn >= skipBelow else { return }
+        let records = try mapMessage(message, transactionOrdinal: nil, transaction: nil)
+        currentToken = watermark.beginTransaction()
+        try produce(records)
+        if watermark.commit(endLSN: message.lsn) { stream.confirm(watermark.confirmed) }
+    }
+
+    private func mapMessage(_ message: LogicalMessage, transactionOrdinal: Int?, transaction: TransactionInfo?) throws(BridgeError) -> [EventRecord] {
+        do {
+            return try mapper.map(message, transactionOrdinal: transactionOrdinal, transaction: transaction,
+                                  sentAtMicros: ReplicationStream.unixMicrosNow())
+        } catch {
+            throw BridgeError(.fatal, "cannot map a logical message with prefix '\(message.prefix)' at \(message.lsn): \(error)")
+        }
+    }
+
     // MARK: - Kafka
+
+    private func produce(_ records: [EventRecord]) throws(BridgeError) {
+        for record in records { try produce(record) }
+    }
 
     private func produce(_ record: EventRecord) throws(BridgeError) {
         let headers = record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }

@@ -201,7 +201,8 @@ public final class ReplicationStream {
         }
     }
 
-    static func unixMicrosNow() -> Int64 {
+    /// The wall clock in Unix microseconds.
+    public static func unixMicrosNow() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
