@@ -1,0 +1,54 @@
+/// Decodes pgoutput's text-format column values into `PostgresValue`s.
+///
+/// Assumes the walsender session settings WalBridge always uses
+/// (`TimeZone=UTC`, `DateStyle=ISO`, `IntervalStyle=iso_8601`,
+/// `extra_float_digits=3`, `lc_monetary=C`); `bytea` is accepted in both hex
+/// and escape output formats. Stateless; the `TypeRegistry` supplies the
+/// names of non-built-in types. Malformed text throws `ValueDecodingError`
+/// (never traps), so the caller can dead-letter the row.
+///
+/// Mapping: bool, int2/int4/int8/oid, float4/float8, numeric (exact text),
+/// text-like types and uuid (`.string`), json/jsonb, bytea, date, time,
+/// timestamp, timestamptz (normalised to UTC) and arrays of all of these get
+/// their own cases; `infinity` and BC dates/timestamps stay `.string`;
+/// every other type is `.string` of its text form.
+public struct PostgresValueDecoder: Sendable {
+    public init() {}
+
+    /// Decodes the text bytes of one column (as carried by `TupleColumn.text`).
+    public func decode(_ text: ArraySlice<UInt8>, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
+        try decode(String(decoding: text, as: UTF8.self), typeOID: typeOID, registry: registry)
+    }
+
+    /// Decodes the text of one column.
+    public func decode(_ text: String, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
+        do {
+            switch ValueKind.of(typeOID, registry: registry) {
+            case let .scalar(kind):
+                return try Self.decodeScalar(text, kind: kind)
+            case let .array(element, delimiter):
+                return try ArrayLiteralParser.parse(text, delimiter: delimiter) { (elementText: String) throws(ValueSyntaxError) in
+                    try Self.decodeScalar(elementText, kind: element)
+                }
+            }
+        } catch {
+            throw ValueDecodingError(typeOID: typeOID, typeName: registry.name(of: typeOID), text: text, reason: error.reason)
+        }
+    }
+
+    static func decodeScalar(_ text: String, kind: ScalarKind) throws(ValueSyntaxError) -> PostgresValue {
+        switch kind {
+        case .bool: return .bool(try ScalarText.bool(text))
+        case .integer: return .int(try ScalarText.integer(text))
+        case .float: return .double(try ScalarText.float(text))
+        case .numeric: return .numeric(try ScalarText.numeric(text))
+        case .text, .other: return .string(text)
+        case .json: return .json(text)
+        case .bytea: return .bytes(try ScalarText.bytea(text))
+        case .date: return try DateTimeText.date(text)
+        case .time: return try DateTimeText.time(text)
+        case .timestamp: return try DateTimeText.timestamp(text, withTimeZone: false)
+        case .timestampTZ: return try DateTimeText.timestamp(text, withTimeZone: true)
+        }
+    }
+}
