@@ -1,0 +1,108 @@
+#ifndef WALBRIDGE_CRDKAFKA_SHIM_H
+#define WALBRIDGE_CRDKAFKA_SHIM_H
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+/*
+ * WalBridge shim: small static inline wrappers for the parts of librdkafka's
+ * API that Swift cannot call directly (variadic functions, macros).
+ * No state, no allocation, no policy: the Swift layer (KafkaPublisher) owns all
+ * decisions.
+ */
+
+/* A zero-length, non-NULL buffer: librdkafka treats (NULL, 0) as a null
+ * key/value (a tombstone for values) and (non-NULL, 0) as an empty one. */
+static const char walbridge_empty_bytes[1] = {0};
+
+/*
+ * Produces one message to `topic` with the partitioner choosing the partition
+ * (RD_KAFKA_PARTITION_UA) and RD_KAFKA_MSG_F_COPY (librdkafka copies key and
+ * value before returning, so the caller's buffers may be freed at once).
+ *
+ * key_present / value_present: 0 = null (absent), non-zero = present, even
+ * when the length is 0 (an empty key or value is not a null one).
+ *
+ * headers: may be NULL. On success librdkafka owns it; on failure (a non-zero
+ * return) the caller still owns it and must rd_kafka_headers_destroy() it.
+ *
+ * msg_opaque: returned in the delivery report as rkmessage->_private.
+ */
+static inline rd_kafka_resp_err_t
+walbridge_produce(rd_kafka_t *rk,
+                  const char *topic,
+                  const void *key, size_t key_len, int key_present,
+                  const void *value, size_t value_len, int value_present,
+                  rd_kafka_headers_t *headers,
+                  void *msg_opaque) {
+        const void *k = NULL;
+        size_t klen   = 0;
+        void *v       = NULL;
+        size_t vlen   = 0;
+
+        if (key_present) {
+                k    = key ? key : (const void *)walbridge_empty_bytes;
+                klen = key ? key_len : 0;
+        }
+        if (value_present) {
+                /* With RD_KAFKA_MSG_F_COPY librdkafka never writes to or frees
+                 * the value, the cast only satisfies the macro's type. */
+                v    = value ? (void *)value : (void *)walbridge_empty_bytes;
+                vlen = value ? value_len : 0;
+        }
+
+        if (headers) {
+                return rd_kafka_producev(
+                    rk, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_KEY(k, klen), RD_KAFKA_V_VALUE(v, vlen),
+                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg_opaque),
+                    RD_KAFKA_V_END);
+        }
+        return rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, klen),
+            RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_OPAQUE(msg_opaque),
+            RD_KAFKA_V_END);
+}
+
+/*
+ * Adds one header. value_present = 0 adds a null header value; otherwise the
+ * value is added even when empty (a zero-length, non-null value).
+ */
+static inline rd_kafka_resp_err_t
+walbridge_header_add(rd_kafka_headers_t *headers,
+                     const char *name,
+                     const void *value, size_t value_len, int value_present) {
+        if (!value_present)
+                return rd_kafka_header_add(headers, name, -1, NULL, 0);
+        return rd_kafka_header_add(
+            headers, name, -1, value ? value : (const void *)walbridge_empty_bytes,
+            value ? (ssize_t)value_len : 0);
+}
+
+/* RD_KAFKA_PARTITION_UA, RD_KAFKA_OFFSET_BEGINNING etc. are macros with casts
+ * that Swift does not import: expose them as functions. */
+static inline int32_t walbridge_partition_unassigned(void) {
+        return RD_KAFKA_PARTITION_UA;
+}
+
+static inline int64_t walbridge_offset_beginning(void) {
+        return RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* Flags for rd_kafka_purge(): queued and in-flight messages. Blocking (no
+ * RD_KAFKA_PURGE_F_NON_BLOCKING), so that every purged message's delivery
+ * report is enqueued when rd_kafka_purge() returns. */
+static inline int walbridge_purge_queued_and_inflight_flags(void) {
+        return RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT;
+}
+
+/* rd_kafka_destroy_flags() flag: do not leave the consumer group (bounded
+ * shutdown when the broker is unreachable). */
+static inline int walbridge_destroy_no_consumer_close_flag(void) {
+        return RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
+}
+
+#endif
