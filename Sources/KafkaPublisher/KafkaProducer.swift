@@ -302,13 +302,19 @@ final class ProducerCallbackState: LibrdkafkaLogTarget {
         let m = message.pointee
         let token = UInt64(UInt(bitPattern: m._private))
         var error: KafkaError? = nil
+        var failed: FailedRecord? = nil
         if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             // Not rd_kafka_message_errstr(): for a delivery report the payload
             // is the record's value, which it would return as "the error".
             let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) }
             error = KafkaError.from(KafkaError.Code(m.err), kind: .delivery, topic: topic)
+            func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {
+                guard let pointer else { return nil }
+                return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+            }
+            failed = FailedRecord(topic: topic ?? "", key: bytes(m.key, m.key_len), value: bytes(m.payload, m.len))
         }
-        reports.append(DeliveryReport(token: token, error: error, partition: m.partition, offset: m.offset))
+        reports.append(DeliveryReport(token: token, error: error, partition: m.partition, offset: m.offset, failedRecord: failed))
     }
 
     func clientError(rk: OpaquePointer?, err: Int32, reason: UnsafePointer<CChar>?) {

@@ -35,16 +35,32 @@ public struct DeliveryReport: Sendable, Hashable {
     public var partition: Int32
     /// The record's offset in `partition`; -1 when not delivered or unknown.
     public var offset: Int64
+    /// The record itself, for a failed delivery only (so a permanent failure can
+    /// be dead-lettered); nil for delivered records, which cost no copy.
+    public var failedRecord: FailedRecord?
 
-    public init(token: UInt64, error: KafkaError?, partition: Int32, offset: Int64) {
+    public init(token: UInt64, error: KafkaError?, partition: Int32, offset: Int64, failedRecord: FailedRecord? = nil) {
         self.token = token
         self.error = error
         self.partition = partition
         self.offset = offset
+        self.failedRecord = failedRecord
     }
 
     /// True when the broker acknowledged the record.
     public var isDelivered: Bool { error == nil }
+}
+
+/// The topic, key and value of a record whose delivery failed.
+public struct FailedRecord: Sendable, Hashable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public init(topic: String, key: [UInt8]?, value: [UInt8]?) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+    }
 }
 
 /// One record read by ``KafkaConsumer``. A plain value: `Sendable`.

@@ -8,9 +8,15 @@ import PostgresReplication
 public struct BridgeOptions: Sendable {
     /// `--from-lsn`: republish every transaction whose end LSN is above it.
     public var fromLSN: LSN?
+    /// `--wait-for-slot`: when another connection holds the slot, wait for it
+    /// to be released (a hot standby) instead of failing.
+    public var waitForSlot = false
     public var tuning = PipelineTuning()
 
-    public init(fromLSN: LSN? = nil) { self.fromLSN = fromLSN }
+    public init(fromLSN: LSN? = nil, waitForSlot: Bool = false) {
+        self.fromLSN = fromLSN
+        self.waitForSlot = waitForSlot
+    }
 }
 
 /// The running bridge: connects to Postgres, checks the configuration against
@@ -48,7 +54,8 @@ public final class Bridge {
             do {
                 try session()
                 return
-            } catch where error.kind == .transient {
+            } catch {
+                guard error.kind == .transient else { throw error }
                 if clock.now - started >= options.tuning.healthyAfter { attempt = 0 }
                 attempt += 1
                 metrics.reconnects.increment()
@@ -71,13 +78,18 @@ public final class Bridge {
         logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.serverVersion)"])
         let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: false).prepare(connection)
         for warning in prepared.warnings { logger.warning("\(warning)") }
-        guard let slot = prepared.slot else {
+        guard var slot = prepared.slot else {
             throw BridgeError(.fatal, "replication slot '\(configuration.postgres.slot)' is missing after creation")
         }
         if slot.isActive, let pid = slot.activePID {
-            throw BridgeError(resumeLSN == nil ? .fatal : .transient,
-                "replication slot '\(slot.name)' is in use by another connection (PID \(pid)); stop the other WalBridge, or check pg_stat_replication for that PID")
+            if options.waitForSlot {
+                slot = try waitForSlot(slot, holder: pid, connection: connection)
+            } else {
+                throw BridgeError(resumeLSN == nil ? .fatal : .transient,
+                    "replication slot '\(slot.name)' is in use by another connection (PID \(pid)); stop the other WalBridge, or check pg_stat_replication for that PID (run with --wait-for-slot to stand by until it is free)")
+            }
         }
+        if stop.isRequested { return }
 
         let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity)
         let mapper: EventMapper
@@ -100,7 +112,7 @@ public final class Bridge {
             stream = try ReplicationStream(
                 connection: connection, slot: slot.name, publications: [configuration.postgres.publication],
                 startLSN: start, logicalMessages: !configuration.messageMappings.isEmpty,
-                statusInterval: options.tuning.statusInterval)
+                statusInterval: statusInterval(connection))
         } catch {
             throw BridgeError(error, context: "cannot start replication from slot '\(slot.name)'")
         }
@@ -113,7 +125,10 @@ public final class Bridge {
             interval: options.tuning.checkpointInterval, initial: skipBelow, metrics: metrics)
         let pipeline = StreamPipeline(
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
-            checkpoints: checkpoints, tuning: options.tuning, stop: stop, logger: logger, metrics: metrics)
+            checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
+            deadLetters: configuration.kafka.deadLetterTopic.map { DeadLetters(topic: $0, database: prepared.identity.database) },
+            tuning: options.tuning,
+            stop: stop, logger: logger, metrics: metrics)
         do {
             _ = try pipeline.run()
         } catch {
@@ -161,6 +176,51 @@ public final class Bridge {
         }
         logger.info("resuming from checkpoint", metadata: ["lsn": "\(checkpoint.lsn)", "slotLSN": "\(slotPosition)"])
         return (checkpoint.lsn, checkpoint.lsn)
+    }
+
+    /// Stands by until the slot's holder lets go (polling once a second), or a stop is requested.
+    private func waitForSlot(_ slot: SlotInfo, holder: Int32, connection: PostgresConnection) throws(BridgeError) -> SlotInfo {
+        logger.info("replication slot is in use; standing by until it is free", metadata: [
+            "slot": "\(slot.name)", "holderPID": "\(holder)"])
+        var current = slot
+        while current.isActive && !stop.isRequested {
+            sleep(.seconds(1))
+            do {
+                guard let refreshed = try connection.slot(named: slot.name) else {
+                    throw BridgeError(.configuration, "replication slot '\(slot.name)' was dropped while this WalBridge waited for it")
+                }
+                current = refreshed
+            } catch let error as BridgeError {
+                throw error
+            } catch {
+                throw BridgeError(.transient, "lost the connection while waiting for slot '\(slot.name)': \(error)")
+            }
+        }
+        if !current.isActive { logger.info("replication slot is free; taking over", metadata: ["slot": "\(slot.name)"]) }
+        return current
+    }
+
+    /// Status updates at least every third of the server's `wal_sender_timeout`,
+    /// so a paused stream is never cut, and at least every `tuning.statusInterval`.
+    private func statusInterval(_ connection: PostgresConnection) -> Duration {
+        guard let text = try? connection.setting("wal_sender_timeout"), let timeout = Self.parsePostgresDuration(text),
+              timeout > .zero
+        else { return options.tuning.statusInterval }
+        return min(options.tuning.statusInterval, max(.milliseconds(100), timeout / 3))
+    }
+
+    /// Parses a time setting as Postgres shows it (`60s`, `1min`, `500ms`, `2h`, `0`).
+    static func parsePostgresDuration(_ text: String) -> Duration? {
+        let digits = text.prefix { $0.isNumber }
+        guard let value = Int64(digits) else { return nil }
+        switch text.dropFirst(digits.count) {
+        case "", "ms": return .milliseconds(value)
+        case "s": return .seconds(value)
+        case "min": return .seconds(value * 60)
+        case "h": return .seconds(value * 3600)
+        case "d": return .seconds(value * 86400)
+        default: return nil
+        }
     }
 
     private func producerConfiguration() -> KafkaProducerConfiguration {

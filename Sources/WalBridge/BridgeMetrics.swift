@@ -1,13 +1,212 @@
 import Metrics
+import PostgresReplication
+import Synchronization
 
-/// The bridge's metrics (DESIGN: metrics), through swift-metrics. Without a
-/// metrics backend bootstrapped they cost next to nothing.
-public struct BridgeMetrics: Sendable {
-    public let transactions = Counter(label: "walbridge_transactions_total")
-    public let eventsDeadLettered = Counter(label: "walbridge_events_dead_lettered_total")
-    public let reconnects = Counter(label: "walbridge_reconnects_total")
-    public let checkpointLSN = Gauge(label: "walbridge_checkpoint_lsn")
-    public let inflightEvents = Gauge(label: "walbridge_inflight_events")
+/// The bridge's metrics (DESIGN: metrics; issue 6), through swift-metrics.
+///
+/// With no backend bootstrapped they cost next to nothing; `Observability.start`
+/// bootstraps the Prometheus backend once per process, so every instance, also
+/// one made before `start` with an explicit factory, reports into the same
+/// registry by name. Names follow Prometheus conventions:
+///
+/// | metric | kind | set by |
+/// | --- | --- | --- |
+/// | `walbridge_events_published_total{table,event}` | counter | `eventPublished(table:eventType:)` |
+/// | `walbridge_events_failed_total{table,event}` | counter | `eventFailed(table:eventType:)` |
+/// | `walbridge_events_dead_lettered_total` | counter | `eventDeadLettered()` |
+/// | `walbridge_transactions_total` | counter | `transactionCommitted(commitTimeMicros:)` |
+/// | `walbridge_read_bytes_total` | counter | `bytesRead(_:)` |
+/// | `walbridge_inflight_events`, `walbridge_inflight_bytes` | gauges | `inflight(events:bytes:)` |
+/// | `walbridge_checkpoint_lsn` | gauge (the LSN as a 64-bit number) | `checkpoint(_:)` |
+/// | `walbridge_last_commit_timestamp_seconds` | gauge (Unix time) | `transactionCommitted(commitTimeMicros:)` |
+/// | `walbridge_lag_bytes`, `walbridge_lag_seconds`, `walbridge_slot_retained_wal_bytes` | gauges | the slot monitor |
+/// | `walbridge_reconnects_total` | counter | `reconnecting()` |
+/// | `walbridge_delivery_seconds` | histogram | `delivery(seconds:)` / `delivery(nanoseconds:)` |
+/// | `walbridge_postgres_connected`, `walbridge_producer_healthy` | gauges (0/1) | `connected(_:)`, `producerHealthy(_:)` |
+///
+/// All methods may be called from any thread.
+public final class BridgeMetrics: Sendable {
+    /// Label names, in one place so docs and tests can list them.
+    public enum Name {
+        public static let eventsPublished = "walbridge_events_published_total"
+        public static let eventsFailed = "walbridge_events_failed_total"
+        public static let eventsDeadLettered = "walbridge_events_dead_lettered_total"
+        public static let transactions = "walbridge_transactions_total"
+        public static let bytesRead = "walbridge_read_bytes_total"
+        public static let inflightEvents = "walbridge_inflight_events"
+        public static let inflightBytes = "walbridge_inflight_bytes"
+        public static let checkpointLSN = "walbridge_checkpoint_lsn"
+        public static let lastCommitTimestamp = "walbridge_last_commit_timestamp_seconds"
+        public static let lagBytes = "walbridge_lag_bytes"
+        public static let lagSeconds = "walbridge_lag_seconds"
+        public static let slotRetainedWAL = "walbridge_slot_retained_wal_bytes"
+        public static let reconnects = "walbridge_reconnects_total"
+        public static let delivery = "walbridge_delivery_seconds"
+        public static let postgresConnected = "walbridge_postgres_connected"
+        public static let producerHealthy = "walbridge_producer_healthy"
 
-    public init() {}
+        /// Every metric name above.
+        public static let all = [
+            eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
+            checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
+            postgresConnected, producerHealthy,
+        ]
+    }
+
+    // Kept public for the pipeline's existing calls.
+    public let transactions: Counter
+    public let eventsDeadLettered: Counter
+    public let reconnects: Counter
+    public let checkpointLSN: Gauge
+    public let inflightEvents: Gauge
+
+    private let inflightBytesGauge: Gauge
+    private let bytesReadCounter: Counter
+    private let lastCommitGauge: Gauge
+    private let lagBytesGauge: Gauge
+    private let lagSecondsGauge: Gauge
+    private let retainedGauge: Gauge
+    private let deliveryTimer: Metrics.Timer
+    private let connectedGauge: Gauge
+    private let producerGauge: Gauge
+    private let factory: any MetricsFactory
+    /// Per (table, event type) counters, made once each: the factory takes a lock per creation.
+    private let published = Mutex<[LabelKey: Counter]>([:])
+    private let failed = Mutex<[LabelKey: Counter]>([:])
+    /// What the health check needs to know, reported by the pipeline.
+    private let state = Mutex(ReportedState())
+
+    private struct LabelKey: Hashable {
+        var table: String
+        var eventType: String
+    }
+
+    /// The values the pipeline reports that readiness needs; nil = never reported.
+    struct ReportedState: Sendable {
+        var connected: Bool?
+        var producerHealthy: Bool?
+        var walsenderPID: Int32?
+        var lastCommitMicros: Int64?
+    }
+
+    /// - Parameter factory: the metrics backend; by default the one bootstrapped
+    ///   for the process (`Observability.start` bootstraps Prometheus).
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        transactions = Counter(label: Name.transactions, factory: factory)
+        eventsDeadLettered = Counter(label: Name.eventsDeadLettered, factory: factory)
+        reconnects = Counter(label: Name.reconnects, factory: factory)
+        checkpointLSN = Gauge(label: Name.checkpointLSN, factory: factory)
+        inflightEvents = Gauge(label: Name.inflightEvents, factory: factory)
+        inflightBytesGauge = Gauge(label: Name.inflightBytes, factory: factory)
+        bytesReadCounter = Counter(label: Name.bytesRead, factory: factory)
+        lastCommitGauge = Gauge(label: Name.lastCommitTimestamp, factory: factory)
+        lagBytesGauge = Gauge(label: Name.lagBytes, factory: factory)
+        lagSecondsGauge = Gauge(label: Name.lagSeconds, factory: factory)
+        retainedGauge = Gauge(label: Name.slotRetainedWAL, factory: factory)
+        deliveryTimer = Metrics.Timer(label: Name.delivery, factory: factory)
+        connectedGauge = Gauge(label: Name.postgresConnected, factory: factory)
+        producerGauge = Gauge(label: Name.producerHealthy, factory: factory)
+    }
+
+    // MARK: - Events and transactions (the pipeline)
+
+    /// Kafka acknowledged one event of `table` (`schema.table`, or the message prefix) of type `eventType`.
+    public func eventPublished(table: String, eventType: String) {
+        counter(in: published, Name.eventsPublished, table: table, eventType: eventType).increment()
+    }
+
+    /// One event could not be published (before it is retried or dead-lettered).
+    public func eventFailed(table: String, eventType: String) {
+        counter(in: failed, Name.eventsFailed, table: table, eventType: eventType).increment()
+    }
+
+    /// One record went to the dead-letter topic.
+    public func eventDeadLettered() {
+        eventsDeadLettered.increment()
+    }
+
+    /// A transaction was read to its commit; `commitTimeMicros` is its commit
+    /// time in microseconds since the Unix epoch (what pgoutput's Commit carries, converted).
+    public func transactionCommitted(commitTimeMicros: Int64) {
+        transactions.increment()
+        lastCommitGauge.record(Double(commitTimeMicros) / 1_000_000)
+        state.withLock { $0.lastCommitMicros = commitTimeMicros }
+    }
+
+    /// `count` bytes of replication messages were read from Postgres.
+    public func bytesRead(_ count: Int) {
+        bytesReadCounter.increment(by: Int64(count))
+    }
+
+    /// Events handed to Kafka and not yet acknowledged, and their bytes.
+    public func inflight(events: Int, bytes: Int) {
+        inflightEvents.record(events)
+        inflightBytesGauge.record(bytes)
+    }
+
+    /// The checkpoint file now holds `lsn`.
+    public func checkpoint(_ lsn: LSN) {
+        checkpointLSN.record(Double(lsn.value))
+    }
+
+    /// Time from handing an event to Kafka to its acknowledgement.
+    public func delivery(seconds: Double) {
+        deliveryTimer.recordNanoseconds(Int64(seconds * 1_000_000_000))
+    }
+
+    /// Time from handing an event to Kafka to its acknowledgement, in nanoseconds.
+    public func delivery(nanoseconds: Int64) {
+        deliveryTimer.recordNanoseconds(nanoseconds)
+    }
+
+    // MARK: - Connection state (the bridge)
+
+    /// The replication connection is up (`true`, once streaming started) or down.
+    /// - Parameter walsenderPID: the walsender's PID when connected, so the health
+    ///   check can tell this bridge's slot holder from another one.
+    public func connected(_ isConnected: Bool, walsenderPID: Int32? = nil) {
+        connectedGauge.record(isConnected ? 1 : 0)
+        state.withLock {
+            $0.connected = isConnected
+            $0.walsenderPID = isConnected ? walsenderPID : nil
+        }
+    }
+
+    /// The Kafka producer works (`true`) or has failed (a fatal or permanent error).
+    public func producerHealthy(_ isHealthy: Bool) {
+        producerGauge.record(isHealthy ? 1 : 0)
+        state.withLock { $0.producerHealthy = isHealthy }
+    }
+
+    /// A transient failure: the bridge reconnects.
+    public func reconnecting() {
+        reconnects.increment()
+        connected(false)
+    }
+
+    // MARK: - Server-side numbers (the slot monitor)
+
+    /// Server WAL position minus the slot's confirmed flush, and an estimate of how old that gap is.
+    public func lag(bytes: Int64, seconds: Double) {
+        lagBytesGauge.record(bytes)
+        lagSecondsGauge.record(seconds)
+    }
+
+    /// Server WAL position minus the slot's restart LSN: the WAL Postgres keeps for the slot.
+    public func slotRetained(bytes: Int64) {
+        retainedGauge.record(bytes)
+    }
+
+    var reported: ReportedState { state.withLock { $0 } }
+
+    private func counter(in cache: borrowing Mutex<[LabelKey: Counter]>, _ name: String, table: String, eventType: String) -> Counter {
+        let key = LabelKey(table: table, eventType: eventType)
+        return cache.withLock { counters in
+            if let existing = counters[key] { return existing }
+            let made = Counter(label: name, dimensions: [("table", table), ("event", eventType)], factory: factory)
+            counters[key] = made
+            return made
+        }
+    }
 }

@@ -55,11 +55,18 @@ final class StreamPipeline {
     private var currentTransaction: TransactionInfo?
     private var reports: [DeliveryReport] = []
     private var caughtUpLogged = false
+    private var replayWindow: ReplayWindow
+    private let deadLetters: DeadLetters?
+    private let clock = ContinuousClock()
+    private let startInstant = ContinuousClock().now
 
     init(
         stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
-        checkpoints: CheckpointWriter, tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
+        checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, tuning: PipelineTuning,
+        stop: StopSignal, logger: Logger, metrics: BridgeMetrics
     ) {
+        self.replayWindow = ReplayWindow(window: replayWindow)
+        self.deadLetters = deadLetters
         self.stream = stream
         self.producer = producer
         self.mapper = mapper
@@ -110,7 +117,11 @@ final class StreamPipeline {
                 "outstanding": "\(watermark.outstandingEvents)"])
         }
         try checkpoints.write(watermark.confirmed, force: true)
-        stream.confirm(watermark.confirmed)
+        if replayWindow.isImmediate {
+            stream.confirm(watermark.confirmed)
+        } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
+            stream.confirm(lsn)
+        }
         try? stream.sendStatus(replyRequested: false)
         return watermark.confirmed
     }
@@ -127,13 +138,14 @@ final class StreamPipeline {
                 caughtUpLogged = true
                 logger.info("caught up; streaming", metadata: ["lsn": "\(walEnd)"])
             }
-            if watermark.idle(walEnd: walEnd) { stream.confirm(watermark.confirmed) }
+            if watermark.idle(walEnd: walEnd) { delivered() }
         case .message(let message, _):
             let item: AssembledItem?
             do {
                 item = try assembler.process(message)
             } catch {
-                throw BridgeError(.fatal, "cannot decode the replication stream: \(error)")
+                try undecodableChange(error)
+                return
             }
             if let item { try handle(item) }
         }
@@ -155,8 +167,8 @@ final class StreamPipeline {
             do {
                 records = try mapper.map(change, transaction: transaction)
             } catch {
-                throw BridgeError(.fatal,
-                    "cannot map a change of \(change.relation.schema).\(change.relation.name) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error)")
+                try unmappableChange(change, transaction: transaction, error: error)
+                return
             }
             try produce(records)
         case .truncate(let relations, _, _, _):
@@ -176,7 +188,7 @@ final class StreamPipeline {
             }
             currentTransaction = nil
             metrics.transactions.increment()
-            if watermark.commit(endLSN: endLSN) { stream.confirm(watermark.confirmed) }
+            if watermark.commit(endLSN: endLSN) { delivered() }
         case .relationChanged(let relation):
             logger.debug("relation described", metadata: [
                 "table": "\(relation.schema).\(relation.name)", "columns": "\(relation.columns.count)"])
@@ -196,7 +208,7 @@ final class StreamPipeline {
         let records = try mapMessage(message, transactionOrdinal: nil, transaction: nil)
         currentToken = watermark.beginTransaction()
         try produce(records)
-        if watermark.commit(endLSN: message.lsn) { stream.confirm(watermark.confirmed) }
+        if watermark.commit(endLSN: message.lsn) { delivered() }
     }
 
     private func mapMessage(_ message: LogicalMessage, transactionOrdinal: Int?, transaction: TransactionInfo?) throws(BridgeError) -> [EventRecord] {
@@ -214,23 +226,37 @@ final class StreamPipeline {
         for record in records { try produce(record) }
     }
 
-    private func produce(_ record: EventRecord) throws(BridgeError) {
+    /// Hands one record to the producer under `token` (default: the open
+    /// transaction's), waiting while librdkafka's queue is full. `counted: false`
+    /// replaces an event already counted as outstanding (a dead letter for a
+    /// failed delivery).
+    private func produce(_ record: EventRecord, token: UInt64? = nil, counted: Bool = false) throws(BridgeError) {
+        let token = token ?? currentToken
         let headers = record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
         while true {
             do {
-                try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: currentToken)
-                watermark.eventSent(token: currentToken)
+                try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: token)
+                if !counted { watermark.eventSent(token: token) }
                 return
-            } catch where error.isQueueFull {
+            } catch {
+                // (`catch where` with typed throws crashes swiftc 6.3.1 in -O builds.)
+                guard error.isQueueFull else {
+                    if error.isPermanent, let deadLetters, record.topic != deadLetters.topic {
+                        try deadLetter(deadLetters.record(
+                            forOversizedEvent: record.value, key: record.key, sourceTopic: record.topic, reason: error.description),
+                            token: token, counted: counted, eventID: record.eventID, reason: error.description)
+                        return
+                    }
+                    throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                        "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)"
+                            + (error.isPermanent ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
+                }
                 // librdkafka's queue is full (bytes or count): wait for deliveries.
                 try serveDeliveryReports(waitMilliseconds: 10)
                 try sendStatusIfDue()
                 if stop.isRequested {
                     throw BridgeError(.transient, "stopping while Kafka's queue is full")
                 }
-            } catch {
-                throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
-                    "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)")
             }
         }
     }
@@ -241,14 +267,76 @@ final class StreamPipeline {
         var advanced = false
         for report in reports {
             if let error = report.error {
+                if error.isPermanent, let deadLetters, let failed = report.failedRecord, failed.topic != deadLetters.topic {
+                    let record = error.code == .messageSizeTooLarge || error.code == .recordListTooLarge
+                        ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: error.description)
+                        : deadLetters.record(forRejectedEvent: failed, reason: error.description)
+                    try deadLetter(record, token: report.token, counted: true, eventID: "", reason: error.description)
+                    continue
+                }
                 throw BridgeError(error.isPermanent ? .fatal : .transient,
-                    "Kafka did not accept an event: \(error)")
+                    "Kafka did not accept an event: \(error)"
+                        + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
             }
             if watermark.acknowledge(token: report.token) { advanced = true }
         }
-        if advanced { stream.confirm(watermark.confirmed) }
+        if advanced { delivered() }
         if let fatal = producer.fatalError() {
             throw BridgeError(.transient, "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
+        }
+    }
+
+    // MARK: - Dead letters
+
+    private func deadLetter(_ record: EventRecord, token: UInt64, counted: Bool, eventID: String, reason: String) throws(BridgeError) {
+        try produce(record, token: token, counted: counted)
+        metrics.eventsDeadLettered.increment()
+        logger.warning("record sent to the dead-letter topic", metadata: [
+            "deadLetterTopic": "\(record.topic)", "eventId": "\(eventID.isEmpty ? "-" : eventID)", "reason": "\(reason)"])
+    }
+
+    /// A change the mapping refused: dead-letter it, or stop with a clear error.
+    private func unmappableChange(_ change: RowChange, transaction: TransactionInfo, error: MappingError) throws(BridgeError) {
+        let table = "\(change.relation.schema).\(change.relation.name)"
+        guard let deadLetters else {
+            throw BridgeError(.fatal,
+                "cannot map a change of \(table) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); fix the mapping, or set kafka.dead_letter_topic to route such rows there and go on")
+        }
+        let mapping = mapper.mapping(forSchema: change.relation.schema, table: change.relation.name)
+        let (columns, sourceTopic) = Self.allowlist(of: mapping)
+        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
+        try deadLetter(deadLetters.record(
+            forUnmappableChange: change, transaction: transaction, eventID: eventID,
+            mappedColumns: columns, sourceTopic: sourceTopic, reason: error.description),
+            token: currentToken, counted: false, eventID: eventID, reason: error.description)
+    }
+
+    /// A change whose values could not be decoded: dead-letter it, or stop.
+    private func undecodableChange(_ error: TransactionAssemblerError) throws(BridgeError) {
+        guard error.isPerChange, let transaction = error.transaction, let ordinal = error.ordinal else {
+            throw BridgeError(.fatal, "cannot decode the replication stream: \(error)")
+        }
+        guard !skipping else { return }
+        guard let deadLetters, currentTransaction != nil else {
+            throw BridgeError(.fatal,
+                "cannot decode a change in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); set kafka.dead_letter_topic to route such rows there and go on")
+        }
+        let mapping = error.relation.flatMap { mapper.mapping(forSchema: $0.schema, table: $0.name) }
+        guard mapping != nil else { return }  // an unmapped table: nothing would have been published
+        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+        try deadLetter(deadLetters.record(
+            forUndecodableChange: error.relation, transaction: transaction, eventID: eventID,
+            sourceTopic: Self.allowlist(of: mapping).topic, reason: error.description),
+            token: currentToken, counted: false, eventID: eventID, reason: error.description)
+    }
+
+    /// The columns a mapping publishes, and its topic.
+    private static func allowlist(of mapping: Mapping?) -> (columns: Set<String>, topic: String) {
+        switch mapping {
+        case .table(let table): return (Set(table.fields.map(\.column) + (table.key ?? [])), table.topic)
+        case .outbox(let outbox):
+            return ([outbox.columns.aggregateType, outbox.columns.aggregateID, outbox.columns.eventType, outbox.columns.payload], outbox.topic)
+        case .message, nil: return ([], "")
         }
     }
 
@@ -258,6 +346,23 @@ final class StreamPipeline {
 
     private func checkpointIfDue() throws(BridgeError) {
         try checkpoints.write(watermark.confirmed, force: false)
+        if !replayWindow.isImmediate, let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
+            stream.confirm(lsn)
+        }
+    }
+
+    /// The watermark moved: confirm it to the slot now, or once the replay window has passed.
+    private func delivered() {
+        if replayWindow.isImmediate {
+            stream.confirm(watermark.confirmed)
+        } else {
+            replayWindow.delivered(watermark.confirmed, now: nanosecondsSinceStart())
+        }
+    }
+
+    private func nanosecondsSinceStart() -> UInt64 {
+        let elapsed = clock.now - startInstant
+        return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
     }
 
     private static func bridgeError(_ error: ReplicationStreamError<BridgeError>) -> BridgeError {

@@ -17,6 +17,7 @@ struct RunCommand: ParsableCommand {
             Examples:
               walbridge run --config walbridge.yaml
               walbridge run --config walbridge.yaml --from-lsn 0/16B3748
+              walbridge run --config walbridge.yaml --wait-for-slot    # hot standby
             """)
 
     @Option(name: .long, help: "The YAML configuration file.")
@@ -25,8 +26,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("from-lsn"), help: "Republish every transaction whose end LSN is above X/Y.")
     var fromLSN: String?
 
+    @Flag(name: .customLong("wait-for-slot"), help: "When another WalBridge holds the slot, stand by and take over when it is released.")
+    var waitForSlot = false
+
     func run() throws {
-        var options = BridgeOptions()
+        var options = BridgeOptions(waitForSlot: waitForSlot)
         if let fromLSN {
             guard let lsn = LSN(fromLSN) else {
                 CommandSupport.fail("--from-lsn '\(fromLSN)' is not an LSN; write it as Postgres does, X/Y in hexadecimal (for example 0/16B3748)", status: 2)

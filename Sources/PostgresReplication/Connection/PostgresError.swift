@@ -72,6 +72,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     static func fromConnectFailure(_ raw: String) -> PostgresError {
         let message = raw.trimmingTrailingWhitespace()
         let lower = message.lowercased()
+        if lower.contains("must be superuser or replication role") {
+            return PostgresError(kind: .configuration, message: message
+                + "; the role lacks the REPLICATION attribute: run ALTER ROLE <role> REPLICATION as a superuser (see sql/walbridge-setup.sql)")
+        }
         let authenticationMarkers = [
             "password authentication failed", "no pg_hba.conf entry", "role \"", "authentication failed",
             "no password supplied", "password is required", "pg_hba.conf rejects",

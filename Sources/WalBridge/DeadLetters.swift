@@ -1,0 +1,120 @@
+import EventMapping
+import Foundation
+import KafkaPublisher
+import PostgresReplication
+
+/// Builds the dead-letter records of DESIGN's invariant 6: a permanent failure
+/// of one record sends what can be sent of it to `kafka.dead_letter_topic`
+/// with the same key, headers `walbridge-error` (the reason) and
+/// `walbridge-source-topic`, and the stream goes on.
+///
+/// Only allowlisted (mapped) columns ever appear in a dead-letter record: a row
+/// the mapping cannot turn into an event is written with its mapped columns only,
+/// so an excluded column such as `password_hash` never leaves through this path either.
+struct DeadLetters {
+    let topic: String
+    let database: String
+
+    /// The event itself, which the broker refused for a reason other than its size.
+    func record(forRejectedEvent record: FailedRecord, reason: String) -> EventRecord {
+        EventRecord(
+            topic: topic, key: record.key, value: record.value,
+            headers: headers(reason: reason, sourceTopic: record.topic), eventID: "", eventType: "")
+    }
+
+    /// An event too large for Kafka: its envelope without `data` (and without
+    /// `previous`), plus `"error"`.
+    func record(forOversizedEvent value: [UInt8]?, key: [UInt8]?, sourceTopic: String, reason: String) -> EventRecord {
+        var writer = JSONWriter()
+        writer.byte(UInt8(ascii: "{"))
+        var first = true
+        if let value, let envelope = (try? JSONSerialization.jsonObject(with: Data(value))) as? [String: Any] {
+            for name in ["eventId", "eventType", "schemaVersion", "occurredAt", "source"] {
+                guard let field = envelope[name],
+                      let data = try? JSONSerialization.data(withJSONObject: field, options: [.fragmentsAllowed, .sortedKeys])
+                else { continue }
+                if !first { writer.byte(UInt8(ascii: ",")) }
+                first = false
+                writer.key(name)
+                writer.raw(Array(data))
+            }
+        }
+        if !first { writer.byte(UInt8(ascii: ",")) }
+        writer.key("error")
+        writer.string(reason)
+        writer.byte(UInt8(ascii: "}"))
+        return EventRecord(
+            topic: topic, key: key, value: writer.bytes,
+            headers: headers(reason: reason, sourceTopic: sourceTopic), eventID: "", eventType: "")
+    }
+
+    /// A change the mapping could not turn into an event: the raw row as JSON
+    /// (mapped columns only, under their column names), with where it came from.
+    func record(
+        forUnmappableChange change: RowChange, transaction: TransactionInfo, eventID: String,
+        mappedColumns: Set<String>, sourceTopic: String, reason: String
+    ) -> EventRecord {
+        var writer = JSONWriter()
+        writer.byte(UInt8(ascii: "{"))
+        writer.key("eventId"); writer.string(eventID)
+        writer.byte(UInt8(ascii: ",")); writer.key("operation"); writer.string("\(change.operation)")
+        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.byte(UInt8(ascii: ","))
+        source(&writer, schema: change.relation.schema, table: change.relation.name, transaction: transaction)
+        for (name, row) in [("new", change.new), ("old", change.old)] {
+            guard let row else { continue }
+            writer.byte(UInt8(ascii: ",")); writer.key(name)
+            writer.byte(UInt8(ascii: "{"))
+            var first = true
+            for (column, value) in zip(change.relation.columns, row) where mappedColumns.contains(column.name) {
+                if !first { writer.byte(UInt8(ascii: ",")) }
+                first = false
+                writer.key(column.name)
+                switch value {
+                case .value(let value): writer.value(value)
+                case .unchangedToast: writer.string("(unchanged TOAST value, not sent by Postgres)")
+                }
+            }
+            writer.byte(UInt8(ascii: "}"))
+        }
+        writer.byte(UInt8(ascii: ",")); writer.key("error"); writer.string(reason)
+        writer.byte(UInt8(ascii: "}"))
+        return EventRecord(
+            topic: topic, key: nil, value: writer.bytes,
+            headers: headers(reason: reason, sourceTopic: sourceTopic), eventID: eventID, eventType: "")
+    }
+
+    /// A change whose values could not even be decoded: where it came from and why.
+    func record(forUndecodableChange relation: Relation?, transaction: TransactionInfo, eventID: String, sourceTopic: String, reason: String) -> EventRecord {
+        var writer = JSONWriter()
+        writer.byte(UInt8(ascii: "{"))
+        writer.key("eventId"); writer.string(eventID)
+        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.byte(UInt8(ascii: ","))
+        source(&writer, schema: relation?.schema ?? "", table: relation?.name ?? "", transaction: transaction)
+        writer.byte(UInt8(ascii: ",")); writer.key("error"); writer.string(reason)
+        writer.byte(UInt8(ascii: "}"))
+        return EventRecord(
+            topic: topic, key: nil, value: writer.bytes,
+            headers: headers(reason: reason, sourceTopic: sourceTopic), eventID: eventID, eventType: "")
+    }
+
+    private func source(_ writer: inout JSONWriter, schema: String, table: String, transaction: TransactionInfo) {
+        writer.key("source")
+        writer.byte(UInt8(ascii: "{"))
+        writer.key("database"); writer.string(database)
+        writer.byte(UInt8(ascii: ",")); writer.key("schema"); writer.string(schema)
+        writer.byte(UInt8(ascii: ",")); writer.key("table"); writer.string(table)
+        writer.byte(UInt8(ascii: ",")); writer.key("lsn"); writer.string("\(transaction.commitLSN)")
+        writer.byte(UInt8(ascii: ",")); writer.key("txId"); writer.unsigned(UInt64(transaction.xid))
+        writer.byte(UInt8(ascii: "}"))
+    }
+
+    private func headers(reason: String, sourceTopic: String) -> [EventHeader] {
+        [
+            EventHeader(name: "walbridge-error", value: Array(reason.utf8)),
+            EventHeader(name: "walbridge-source-topic", value: Array(sourceTopic.utf8)),
+            EventHeader(name: "content-type", value: Array("application/json".utf8)),
+        ]
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import PostgresReplication
+import Testing
+
+/// Issue 4, bad input: each mistake gives one clear line, exit status 2 for
+/// configuration and 1 for runtime, and never the password.
+@Suite("CLI: bad input gives a clear error and the right exit status", .serialized)
+struct ConfigurationErrorCLITests {
+    static let password = TestDatabase.password
+
+    /// Runs `walbridge validate` (and, for database problems, `walbridge run`) and checks status and message.
+    func expectFailure(_ setup: BridgeTestSetup, yaml: String, status: Int32, message: String, alsoRun: Bool = true) throws {
+        let path = try setup.writeConfiguration(yaml)
+        var commands = [["validate", "--config", path]]
+        if alsoRun { commands.append(["run", "--config", path]) }
+        for command in commands {
+            let result = try WalBridgeProcess.run(command)
+            #expect(result.status == status, "\(command[0]): status \(result.status), stderr: \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(command[0]) stderr: \(result.stderr)")
+            #expect(!(result.stdout + result.stderr).contains(Self.password), "the password must never be printed")
+        }
+    }
+
+    @Test("malformed YAML names the file and the line")
+    func malformedYAML() throws {
+        let setup = try BridgeTestSetup()
+        try expectFailure(setup, yaml: setup.yaml() + "\n  - : : [\n", status: 2, message: "walbridge.yaml:")
+    }
+
+    @Test("an unknown key names the closest valid key")
+    func unknownKey() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: "bootstrap_servers:", with: "bootstrap_server:")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "did you mean 'bootstrap_servers'?")
+    }
+
+    @Test("a mapping to a missing table")
+    func missingTable() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: "table: public.users", with: "table: public.userz")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "table public.userz does not exist")
+    }
+
+    @Test("a mapping to a missing column suggests the closest one")
+    func missingColumn() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: "first_name: firstName", with: "firstname: firstName")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "has no column 'firstname'; did you mean 'first_name'?")
+    }
+
+    @Test("a table without a primary key and no key:")
+    func noPrimaryKey() throws {
+        let setup = try BridgeTestSetup()
+        try setup.database.sql("CREATE TABLE events_log (id bigint, note text); GRANT SELECT ON events_log TO walbridge")
+        try setup.database.sql("ALTER PUBLICATION walbridge ADD TABLE events_log")
+        let yaml = setup.yaml() + """
+
+              - table: public.events_log
+                topic: log.events
+                events: {insert: LogWritten}
+                fields: {id: id, note: note}
+            """
+        try expectFailure(setup, yaml: yaml, status: 2, message: "has no primary key")
+    }
+
+    @Test("a wrong password: exit 2, and the password is never echoed")
+    func wrongPassword() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: Self.password, with: "not-the-password-\(Self.password)")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "password authentication failed")
+    }
+
+    @Test("an unreachable host: validate exits 1")
+    func unreachableHost() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: "@127.0.0.1:\(TestDatabase.port)", with: "@127.0.0.1:1")
+        try expectFailure(setup, yaml: yaml, status: 1, message: "Connection refused", alsoRun: false)
+    }
+
+    @Test("a role without REPLICATION")
+    func noReplicationRight() throws {
+        let setup = try BridgeTestSetup()
+        let role = "norepl_\(setup.database.name)"
+        try setup.database.sql("CREATE ROLE \(role) LOGIN PASSWORD '\(Self.password)'; GRANT SELECT ON users TO \(role)")
+        defer { _ = try? setup.database.sql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+        let yaml = setup.yaml().replacingOccurrences(of: "//walbridge:", with: "//\(role):")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "REPLICATION")
+    }
+
+    @Test("a publication that does not cover the mapped table")
+    func publicationNotCovering() throws {
+        let setup = try BridgeTestSetup(publish: false)
+        try setup.database.sql("CREATE TABLE other (id int PRIMARY KEY); CREATE PUBLICATION walbridge FOR TABLE other")
+        try expectFailure(setup, yaml: setup.yaml(), status: 2, message: "publication 'walbridge' does not publish public.users")
+    }
+
+    @Test("a corrupt checkpoint file is refused, never read as 'start from scratch'")
+    func corruptCheckpoint() throws {
+        let setup = try BridgeTestSetup()
+        let path = try setup.writeConfiguration()
+        try #"{"version": 1, "systemId": "1", "sl"#.write(toFile: setup.checkpointPath, atomically: false, encoding: .utf8)
+        let result = try WalBridgeProcess.run(["run", "--config", path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("not a valid WalBridge checkpoint"), "\(result.stderr)")
+    }
+
+    @Test("a checkpoint of another slot is refused")
+    func foreignCheckpoint() throws {
+        let setup = try BridgeTestSetup()
+        let path = try setup.writeConfiguration()
+        let identity = try PostgresConnection(url: setup.database.bridgeURL, replication: true).identifySystem()
+        try #"{"version": 1, "systemId": "\#(identity.systemID)", "slot": "another_slot", "lsn": "0/1", "updatedAt": "2026-01-01T00:00:00Z"}"#
+            .write(toFile: setup.checkpointPath, atomically: false, encoding: .utf8)
+        let result = try WalBridgeProcess.run(["run", "--config", path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("belongs to slot 'another_slot'"), "\(result.stderr)")
+    }
+
+    @Test("--from-lsn that is not an LSN is a usage error")
+    func badFromLSN() throws {
+        let setup = try BridgeTestSetup()
+        let result = try WalBridgeProcess.run(["run", "--config", try setup.writeConfiguration(), "--from-lsn", "yesterday"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("is not an LSN"))
+    }
+}

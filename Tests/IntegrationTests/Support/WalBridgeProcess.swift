@@ -1,0 +1,97 @@
+import Foundation
+
+/// The built `walbridge` executable run as a child process, as users run it:
+/// for exit statuses, signals, crashes and everything it prints.
+final class WalBridgeProcess {
+    let process = Process()
+    let directory: URL
+    private let stdoutURL: URL
+    private let stderrURL: URL
+
+    /// The `walbridge` binary next to the test bundle (the test target depends on it).
+    static var executable: URL {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = runner.deletingLastPathComponent()
+        // On Linux the runner is `.build/debug/<Package>PackageTests.xctest`; on macOS a bundle inside it.
+        while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("walbridge").path),
+              directory.pathComponents.count > 1 {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("walbridge")
+    }
+
+    /// Starts `walbridge ARGUMENTS` with the environment plus `environment`.
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("walbridge-proc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        stdoutURL = directory.appendingPathComponent("stdout")
+        stderrURL = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs `walbridge ARGUMENTS` to completion and returns (status, stdout, stderr).
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) throws
+        -> (status: Int32, stdout: String, stderr: String)
+    {
+        let child = try WalBridgeProcess(arguments, environment: environment)
+        let status = try child.waitForExit(timeout: timeout)
+        return (status, child.stdout, child.stderr)
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to end; returns its exit status (128 + n after signal n).
+    @discardableResult
+    func waitForExit(timeout: Duration = .seconds(30)) throws -> Int32 {
+        try waitUntil("walbridge \(process.arguments?.first ?? "") to exit", timeout: timeout) { !process.isRunning }
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    /// Waits until standard error contains `text`.
+    func waitForLog(_ text: String, timeout: Duration = .seconds(30)) throws {
+        try waitUntil("'\(text)' in walbridge's log (so far: \(stderr.suffix(2000)))", timeout: timeout) {
+            stderr.contains(text) || !process.isRunning && stderr.contains(text)
+        }
+    }
+
+    /// The peak resident set size (VmHWM) in bytes, while it runs.
+    func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").compactMap { Int($0) }
+            return digits.first.map { $0 * 1024 }
+        }
+        return nil
+    }
+}
+
+extension BridgeTestSetup {
+    /// Writes the users configuration to a file and returns its path.
+    func writeConfiguration(_ yaml: String? = nil, name: String = "walbridge.yaml") throws -> String {
+        let path = (checkpointPath as NSString).deletingLastPathComponent + "/" + name
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try (yaml ?? self.yaml()).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
