@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C at the edges: module maps and a shim header, nothing else.
@@ -55,6 +56,7 @@ let package = Package(
                 "EventMapping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -72,7 +74,10 @@ let package = Package(
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
         .testTarget(name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication"]),
-        .testTarget(name: "WalBridgeTests", dependencies: ["WalBridge"]),
+        .testTarget(
+            name: "WalBridgeTests",
+            dependencies: ["WalBridge", "EventMapping", .product(name: "Yams", package: "Yams")]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge"]
