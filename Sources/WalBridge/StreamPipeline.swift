@@ -171,10 +171,15 @@ final class StreamPipeline {
                 return
             }
             try produce(records)
-        case .truncate(let relations, _, _, _):
-            guard !skipping else { return }
-            logger.info("TRUNCATE not published (mapping truncate: skip)", metadata: [
-                "tables": "\(relations.map { "\($0.schema).\($0.name)" })"])
+        case .truncate(let relations, let cascade, let restartIdentity, let ordinal):
+            guard !skipping, let transaction = currentTransaction else { return }
+            let outcome = mapper.mapTruncate(relations: relations, cascade: cascade, restartIdentity: restartIdentity,
+                                             ordinal: ordinal, transaction: transaction)
+            if !outcome.skipped.isEmpty {
+                logger.info("TRUNCATE not published (mapping has truncate: skip, or is an outbox)", metadata: [
+                    "tables": "\(outcome.skipped.map(\.description))", "lsn": "\(transaction.commitLSN)"])
+            }
+            try produce(outcome.records)
         case .message(let message, let transactionOrdinal):
             try handle(message, transactionOrdinal: transactionOrdinal)
         case .commit(_, let endLSN):
@@ -192,6 +197,11 @@ final class StreamPipeline {
         case .relationChanged(let relation):
             logger.debug("relation described", metadata: [
                 "table": "\(relation.schema).\(relation.name)", "columns": "\(relation.columns.count)"])
+            let missing = mapper.missingMappedColumns(in: relation)
+            if !missing.isEmpty {
+                logger.warning("mapped column(s) are gone from the table (dropped or renamed): their fields are left out of events and listed in unavailableFields; update the mapping's fields and restart", metadata: [
+                    "table": "\(relation.schema).\(relation.name)", "columns": "\(missing)"])
+            }
         }
     }
 
@@ -247,7 +257,9 @@ final class StreamPipeline {
                             token: token, counted: counted, eventID: record.eventID, reason: error.description)
                         return
                     }
-                    throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                    // A fatal producer error rebuilds the producer and resumes from the checkpoint.
+                    let kind: BridgeError.Kind = error.isConfigurationError ? .configuration : (error.isPermanent ? .fatal : .transient)
+                    throw BridgeError(kind,
                         "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)"
                             + (error.isPermanent ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
                 }

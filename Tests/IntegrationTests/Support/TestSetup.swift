@@ -23,15 +23,17 @@ final class BridgeTestSetup {
     }
 
     /// The users mapping of DESIGN.md, with `extra` YAML appended to the mapping.
-    func yaml(mappingExtra: String = "", kafkaProperties: String = "") -> String {
+    func yaml(mappingExtra: String = "", kafkaProperties: String = "", postgresExtra: String = "", kafkaExtra: String = "") -> String {
         """
         postgres:
           url: \(database.bridgeURL)
           slot: \(database.slot)
           publication: walbridge
+          \(postgresExtra)
         kafka:
           bootstrap_servers: \(cluster.bootstrapServers)
           properties: {\(kafkaProperties)}
+          \(kafkaExtra)
         checkpoint:
           path: \(checkpointPath)
         shutdown_timeout: 10s
@@ -50,8 +52,10 @@ final class BridgeTestSetup {
         """
     }
 
-    func configuration(mappingExtra: String = "") throws -> BridgeConfiguration {
-        try BridgeConfiguration.parse(yaml: yaml(mappingExtra: mappingExtra), source: "test.yaml", environment: [:])
+    func configuration(mappingExtra: String = "", kafkaProperties: String = "", postgresExtra: String = "", kafkaExtra: String = "") throws -> BridgeConfiguration {
+        try BridgeConfiguration.parse(
+            yaml: yaml(mappingExtra: mappingExtra, kafkaProperties: kafkaProperties, postgresExtra: postgresExtra, kafkaExtra: kafkaExtra),
+            source: "test.yaml", environment: [:])
     }
 
     /// Options with short intervals, so tests do not wait for production timings.
@@ -64,10 +68,20 @@ final class BridgeTestSetup {
     }
 
     /// Starts a bridge and waits until it streams from the slot.
-    func startBridge(options: BridgeOptions = BridgeTestSetup.testOptions()) throws -> RunningBridge {
-        let bridge = RunningBridge(configuration: try configuration(), options: options)
+    func startBridge(options: BridgeOptions = BridgeTestSetup.testOptions(), configuration: BridgeConfiguration? = nil) throws -> RunningBridge {
+        let bridge = RunningBridge(configuration: try configuration ?? self.configuration(), options: options)
         try database.waitForActiveSlot()
         return bridge
+    }
+
+    /// Inserts `count` users, one transaction each, as fast as Postgres allows.
+    func insertUsers(prefix: String, count: Int) throws {
+        try database.sql("""
+            DO $$ BEGIN FOR g IN 1..\(count) LOOP
+              INSERT INTO users (username, email, password_hash) VALUES ('\(prefix)' || g, '\(prefix)' || g || '@example.com', 'h');
+              COMMIT;
+            END LOOP; END $$
+            """)
     }
 
     func collector() throws -> EventCollector {
