@@ -13,11 +13,23 @@ public struct LineLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let format: BridgeConfiguration.LogFormat
+    private let output: @Sendable (String) -> Void
 
-    public init(label: String, level: Logger.Level, format: BridgeConfiguration.LogFormat) {
+    /// - Parameters:
+    ///   - output: where each finished line (with its `\n`) goes; standard error by default.
+    public init(
+        label: String, level: Logger.Level, format: BridgeConfiguration.LogFormat,
+        output: @escaping @Sendable (String) -> Void = LineLogHandler.standardError
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format
+        self.output = output
+    }
+
+    /// Writes a line to standard error in one `write`.
+    public static let standardError: @Sendable (String) -> Void = { line in
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -45,7 +57,7 @@ public struct LineLogHandler: LogHandler {
             }
             line = text + "}\n"
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        output(line)
     }
 
     static func timestamp() -> String {

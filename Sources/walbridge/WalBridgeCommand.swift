@@ -9,12 +9,14 @@ struct WalBridgeCommand: ParsableCommand {
         commandName: "walbridge",
         abstract: "Publish Postgres row changes as domain events to Kafka.",
         discussion: """
-            Example:
+            Examples:
               walbridge validate --config walbridge.yaml
               walbridge run --config walbridge.yaml
+              walbridge status --config walbridge.yaml --json
+              walbridge --version
             """,
         version: WalBridgeVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, StatusCommand.self, SlotCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
     )
 }
 

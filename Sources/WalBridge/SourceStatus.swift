@@ -1,0 +1,140 @@
+import EventMapping
+import PostgresReplication
+
+/// What `walbridge status` reports about the slot (DESIGN: CLI, `status --json`).
+public struct SlotStatus: Sendable, Hashable {
+    public var slot: String
+    public var database: String
+    public var active: Bool
+    public var activePID: Int32?
+    public var confirmedFlushLSN: LSN?
+    /// The checkpoint file's LSN; nil when there is none (or it is unusable: see `checkpointProblem`).
+    public var checkpointLSN: LSN?
+    /// Postgres cannot stream from before the slot's confirmed flush position.
+    public var earliestReplayableLSN: LSN?
+    /// `pg_current_wal_lsn() - restart_lsn`: WAL the server keeps for this slot.
+    public var retainedWALBytes: Int64
+    /// `pg_current_wal_lsn() - confirmed_flush_lsn`.
+    public var lagBytes: Int64
+    /// Why the checkpoint was not shown (unreadable, another slot or system), or nil.
+    public var checkpointProblem: String?
+    public var checkpointPath: String
+
+    /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
+    public var json: String {
+        func lsn(_ value: LSN?) -> String { value.map { "\"\($0)\"" } ?? "null" }
+        return "{\"slot\": \(LineLogHandler.quoted(slot)), \"active\": \(active), "
+            + "\"activePid\": \(activePID.map(String.init) ?? "null"), "
+            + "\"confirmedFlushLsn\": \(lsn(confirmedFlushLSN)), \"checkpointLsn\": \(lsn(checkpointLSN)), "
+            + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
+            + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)}"
+    }
+
+    /// The human form: one `name  value` row per field.
+    public var table: String {
+        let rows: [(String, String)] = [
+            ("slot", "\(slot) (database \(database))"),
+            ("active", active ? "yes, PID \(activePID.map(String.init) ?? "?")" : "no"),
+            ("confirmed flush LSN", confirmedFlushLSN?.description ?? "-"),
+            ("checkpoint LSN", (checkpointLSN?.description ?? "-") + "  (\(checkpointPath))"),
+            ("earliest replayable LSN", earliestReplayableLSN?.description ?? "-"),
+            ("lag", Self.bytes(lagBytes)),
+            ("retained WAL", Self.bytes(retainedWALBytes)),
+        ]
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+    }
+
+    static func bytes(_ count: Int64) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = ""
+        for name in units where value >= 1024 {
+            value /= 1024
+            unit = name
+        }
+        return unit.isEmpty ? "\(count) bytes" : String(format: "%.1f %@ (%lld bytes)", value, unit, count)
+    }
+}
+
+/// `walbridge status` and `walbridge slot drop`: read or drop the configured
+/// slot over an ordinary connection. Neither needs the replication protocol.
+public enum SourceStatus {
+    /// Reads the slot, the server's WAL position and the checkpoint file.
+    /// - Throws: `BridgeError`: `.configuration` for a wrong password or URL,
+    ///   `.fatal` when the slot does not exist or Postgres cannot be reached.
+    public static func read(_ configuration: BridgeConfiguration) throws(BridgeError) -> SlotStatus {
+        let connection = try connect(configuration)
+        let result: QueryResult
+        do {
+            result = try connection.query("""
+                SELECT pg_catalog.pg_current_wal_lsn()::text AS wal, pg_catalog.current_database() AS db,
+                       s.slot_name, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed,
+                       s.restart_lsn::text AS restart
+                FROM (SELECT 1) AS one
+                LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = $1
+                """, parameters: [configuration.postgres.slot])
+        } catch {
+            throw BridgeError(error, context: "cannot read replication slot '\(configuration.postgres.slot)'")
+        }
+        let database = result.value(0, "db") ?? "?"
+        guard result.value(0, "slot_name") != nil else {
+            throw BridgeError(.fatal,
+                "replication slot '\(configuration.postgres.slot)' does not exist in database '\(database)'; `walbridge run` creates it on its first start (check postgres.slot in \(configuration.source))")
+        }
+        let wal = result.value(0, "wal").flatMap { LSN($0) } ?? .zero
+        let confirmed = result.value(0, "confirmed").flatMap { LSN($0) }
+        let restart = result.value(0, "restart").flatMap { LSN($0) }
+        var status = SlotStatus(
+            slot: configuration.postgres.slot, database: database, active: result.value(0, "active") == "t",
+            activePID: result.value(0, "active_pid").flatMap { Int32($0) }, confirmedFlushLSN: confirmed,
+            checkpointLSN: nil, earliestReplayableLSN: confirmed,
+            retainedWALBytes: restart.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
+            lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
+            checkpointProblem: nil, checkpointPath: configuration.checkpoint.path)
+        do {
+            if let checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load() {
+                if checkpoint.slot == configuration.postgres.slot {
+                    status.checkpointLSN = checkpoint.lsn
+                } else {
+                    status.checkpointProblem = "checkpoint \(configuration.checkpoint.path) belongs to slot '\(checkpoint.slot)', not '\(configuration.postgres.slot)'"
+                }
+            }
+        } catch {
+            status.checkpointProblem = error.description
+        }
+        return status
+    }
+
+    /// Drops the configured slot. Refuses while a connection streams from it.
+    /// - Throws: `BridgeError` (`.fatal`) when the slot is missing or in use.
+    public static func dropSlot(_ configuration: BridgeConfiguration) throws(BridgeError) {
+        let name = configuration.postgres.slot
+        let connection = try connect(configuration)
+        do {
+            guard let slot = try connection.slot(named: name) else {
+                throw BridgeError(.fatal, "replication slot '\(name)' does not exist; nothing to drop")
+            }
+            if slot.isActive {
+                throw BridgeError(.fatal,
+                    "replication slot '\(name)' is in use by PID \(slot.activePID.map(String.init) ?? "?"); stop the WalBridge that streams from it, then drop the slot")
+            }
+            try connection.dropSlot(named: name)
+        } catch let error as BridgeError {
+            throw error
+        } catch let error as PostgresError {
+            throw BridgeError(error, context: "cannot drop replication slot '\(name)'")
+        } catch {
+            throw BridgeError(.fatal, "cannot drop replication slot '\(name)': \(error)")
+        }
+    }
+
+    private static func connect(_ configuration: BridgeConfiguration) throws(BridgeError) -> PostgresConnection {
+        do {
+            return try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
+        } catch {
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                              "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
+        }
+    }
+}
