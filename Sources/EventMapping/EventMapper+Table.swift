@@ -24,8 +24,13 @@ extension EventMapper {
             MappingError(table: table, operation: operation, reason: reason)
         }
         let relation = change.relation
-        let indexes = try Self.columnIndexes(of: compiled.columns, in: relation) { column throws(MappingError) in
-            throw fail(.missingColumn(column))
+        // A mapped column the table no longer has (dropped or renamed while
+        // streaming) is unavailable, like an unchanged TOAST value: left out
+        // of `data` and named in `unavailableFields`. A missing key column
+        // leaves no key to publish under: that change cannot be mapped.
+        let indexes = Self.optionalColumnIndexes(of: compiled.columns, in: relation)
+        for position in compiled.keyPositions where indexes[position] == nil {
+            throw fail(.missingColumn(compiled.columns[position]))
         }
         for row in [change.new, change.old] {
             if let row, row.count != relation.columns.count {
@@ -39,26 +44,31 @@ extension EventMapper {
         switch change.operation {
         case .insert:
             guard let new = change.new else { throw fail(.missingRow("new row")) }
-            data = indexes.map { Self.slot(new[$0]) }
+            data = indexes.map { index in index.map { Self.slot(new[$0]) } ?? .unavailable }
         case .update:
             guard let new = change.new else { throw fail(.missingRow("new row")) }
             let old = change.old
             data = indexes.map { index in
+                guard let index else { return .unavailable }
                 switch new[index] {
-                case .value(let value): .value(value)
+                case .value(let value): return .value(value)
                 case .unchangedToast:
-                    if oldIsFull, let old, case .value(let value) = old[index] { .value(value) } else { .unavailable }
+                    if oldIsFull, let old, case .value(let value) = old[index] { return .value(value) }
+                    return .unavailable
                 }
             }
             if let old {
-                previous = oldIsFull
-                    ? indexes.map { old[$0] == .unchangedToast ? .absent : Self.slot(old[$0]) }
-                    : indexes.map { relation.columns[$0].isKey ? Self.slot(old[$0]) : .absent }
+                previous = indexes.map { index in
+                    guard let index else { return .absent }
+                    if oldIsFull { return old[index] == .unchangedToast ? .absent : Self.slot(old[index]) }
+                    return relation.columns[index].isKey ? Self.slot(old[index]) : .absent
+                }
             }
         case .delete:
             guard let old = change.old else { throw fail(.missingRow("old row")) }
             data = indexes.map { index in
-                oldIsFull || relation.columns[index].isKey ? Self.slot(old[index]) : .absent
+                guard let index else { return oldIsFull ? .unavailable : .absent }
+                return oldIsFull || relation.columns[index].isKey ? Self.slot(old[index]) : .absent
             }
         }
 
@@ -126,6 +136,34 @@ extension EventMapper {
         case .value(let value): .value(value)
         case .unchangedToast: .unavailable
         }
+    }
+
+    /// The relation's column index for each mapped column, nil for a column
+    /// the relation does not have (see `columnIndexes`).
+    static func optionalColumnIndexes(of columns: [String], in relation: Relation) -> [Int?] {
+        var result: [Int?] = []
+        result.reserveCapacity(columns.count)
+        let relationColumns = relation.columns
+        var hint = 0
+        for column in columns {
+            var found: Int?
+            for step in 0..<relationColumns.count {
+                let index = (hint + step) % relationColumns.count
+                if relationColumns[index].name == column { found = index; break }
+            }
+            result.append(found)
+            if let found { hint = found + 1 }
+        }
+        return result
+    }
+
+    /// The mapped columns (source names) a relation does not have: dropped or
+    /// renamed since the mapping was checked. Empty when the table is not a
+    /// table mapping. The pipeline logs them when a Relation message arrives.
+    public func missingMappedColumns(in relation: Relation) -> [String] {
+        guard case .table(let compiled) = tables[QualifiedName(schema: relation.schema, table: relation.name)] else { return [] }
+        let present = Set(relation.columns.map(\.name))
+        return compiled.columns.filter { !present.contains($0) }
     }
 
     /// The relation's column index for each mapped column. Scans from just

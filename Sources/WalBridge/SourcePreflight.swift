@@ -15,6 +15,11 @@ public struct PreparedSource: Sendable {
     public var warnings: [String]
     /// What a real run would create (dry run only).
     public var wouldCreate: [String]
+    /// Every mapped table's columns with their encoding (for `walbridge schema`).
+    public var columns: [QualifiedName: [String: ColumnDescription]]
+    /// A value decoder that knows the mapped columns' domains: hand it to the
+    /// `TransactionAssembler` so domain values decode as their base type.
+    public var valueDecoder: PostgresValueDecoder
 }
 
 /// Checks a configuration against the database and, unless it is a dry run,
@@ -49,6 +54,8 @@ struct SourcePreflight {
         var wouldCreate: [String] = []
         var keyColumns: [QualifiedName: [String]] = [:]
         var publicationTables: [PublicationTable] = []
+        let types = TypeCatalog(connection)
+        var columns: [QualifiedName: [String: ColumnDescription]] = [:]
 
         for mapping in configuration.mappings {
             let where_ = "\(configuration.source): mappings[\(mapping.index)]"
@@ -72,9 +79,13 @@ struct SourcePreflight {
                         "\(where_).key: key column '\(column)' of \(tableMapping.table) is not in `fields`; add it (for example `\(column): \(column)`) so the Kafka key can be published")
                 }
                 keyColumns[tableMapping.table] = key
-                if table.replicaIdentity == "n", tableMapping.events.update != nil || tableMapping.events.delete != nil {
-                    warnings.append("\(tableMapping.table) has REPLICA IDENTITY NOTHING: Postgres rejects UPDATE and DELETE on it while it is published; use DEFAULT or FULL")
-                }
+                let described = try types.describe(tableMapping.table) ?? [:]
+                columns[tableMapping.table] = described
+                let identityColumns = try types.replicaIdentityColumns(
+                    tableMapping.table, identity: table.replicaIdentity, allColumns: table.columns.map(\.name))
+                try checkRowFilter(tableMapping.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
+                warnings += replicaIdentityWarnings(
+                    tableMapping, identity: table.replicaIdentity, identityColumns: identityColumns, key: key, columns: described)
                 guard try connection.canSelect(QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table)) else {
                     throw BridgeError(.configuration,
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
@@ -85,8 +96,12 @@ struct SourcePreflight {
                     columns: columns, rowFilter: tableMapping.rowFilter))
             case .outbox(let outbox):
                 let table = try requireTable(outbox.table, connection, where_)
+                columns[outbox.table] = try types.describe(outbox.table) ?? [:]
                 let columns = [outbox.columns.aggregateType, outbox.columns.aggregateID, outbox.columns.eventType, outbox.columns.payload]
                 try requireColumns(columns, of: table, outbox.table, where_, key: "outbox")
+                let identityColumns = try types.replicaIdentityColumns(
+                    outbox.table, identity: table.replicaIdentity, allColumns: table.columns.map(\.name))
+                try checkRowFilter(outbox.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
                 publicationTables.append(PublicationTable(
                     table: QualifiedTable(schema: outbox.table.schema, name: outbox.table.table),
                     columns: orderedUnique(table.primaryKey + columns), rowFilter: outbox.rowFilter))
@@ -118,7 +133,9 @@ struct SourcePreflight {
             logger.info("created replication slot", metadata: ["slot": "\(configuration.postgres.slot)", "lsn": "\(point)"])
             slot = try connection.slot(named: configuration.postgres.slot)
         }
-        return PreparedSource(identity: identity, slot: slot, keyColumns: keyColumns, warnings: warnings, wouldCreate: wouldCreate)
+        let baseTypes = try types.baseTypes(of: columns.values.flatMap { $0.values.map(\.typeOID) })
+        return PreparedSource(identity: identity, slot: slot, keyColumns: keyColumns, warnings: warnings, wouldCreate: wouldCreate,
+                              columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
     }
 
     private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], wouldCreate: inout [String]) throws {
@@ -180,8 +197,270 @@ struct SourcePreflight {
         }
     }
 
+    /// Postgres 15 rejects UPDATE and DELETE on a table whose publication row
+    /// filter uses columns outside the replica identity: refuse such a filter
+    /// (exit 2) before anything is created, so the source table keeps working.
+    private func checkRowFilter(_ filter: String?, table: CatalogTable, identityColumns: [String], where_: String) throws {
+        guard let filter, table.replicaIdentity != "f" else { return }
+        let used = RowFilterScanner.identifiers(in: filter)
+        let outside = table.columns.map(\.name).filter { used.contains($0) && !identityColumns.contains($0) }
+        guard !outside.isEmpty else { return }
+        let name = QualifiedName(schema: table.schema, table: table.name)
+        let identity = identityColumns.isEmpty ? "no columns" : identityColumns.joined(separator: ", ")
+        throw BridgeError(.configuration,
+            "\(where_).where: the row filter uses \(outside.joined(separator: ", ")), which is not part of the replica identity of \(name) (\(identity)); Postgres would then reject every UPDATE and DELETE on the table. Filter on replica-identity columns only, or run ALTER TABLE \(name.sqlQuoted) REPLICA IDENTITY FULL first")
+    }
+
+    /// What the table's replica identity cannot give this mapping.
+    private func replicaIdentityWarnings(
+        _ mapping: TableMapping, identity: Character, identityColumns: [String], key: [String], columns: [String: ColumnDescription]
+    ) -> [String] {
+        let table = mapping.table
+        var warnings: [String] = []
+        let publishesOld = mapping.events.update != nil || mapping.events.delete != nil
+        if identity == "n" {
+            if publishesOld {
+                warnings.append("\(table) has REPLICA IDENTITY NOTHING: Postgres rejects UPDATE and DELETE on it while it is published; use DEFAULT or FULL")
+            }
+            return warnings
+        }
+        guard identity != "f" else { return warnings }
+        let identityName = identity == "i" ? "USING INDEX" : "DEFAULT"
+        let keyOutside = key.filter { !identityColumns.contains($0) }
+        if mapping.events.delete != nil, !keyOutside.isEmpty {
+            warnings.append("\(table): key column(s) \(keyOutside.joined(separator: ", ")) are not in the replica identity (\(identityName)), so delete events cannot be keyed and will fail to map; use key columns of the replica identity, or ALTER TABLE \(table.sqlQuoted) REPLICA IDENTITY FULL")
+        }
+        var limits: [String] = []
+        if mapping.events.update != nil {
+            limits.append("update events carry no `previous` and no `changedFields`")
+            let toasted = mapping.fields.filter { columns[$0.column]?.toastable == true && !identityColumns.contains($0.column) }
+            if !toasted.isEmpty {
+                limits.append("an update that leaves a large (TOASTed) value of \(toasted.map(\.column).joined(separator: ", ")) unchanged does not carry it: the field is left out of `data` and listed in `unavailableFields`")
+            }
+        }
+        if mapping.events.delete != nil, mapping.fields.contains(where: { !identityColumns.contains($0.column) }) {
+            limits.append("delete events carry only \(identityColumns.joined(separator: ", "))")
+        }
+        if !limits.isEmpty {
+            warnings.append("\(table) has REPLICA IDENTITY \(identityName) (\(identityColumns.joined(separator: ", "))): "
+                + limits.joined(separator: "; ")
+                + ". ALTER TABLE \(table.sqlQuoted) REPLICA IDENTITY FULL makes update and delete events complete, at the cost of more WAL")
+        }
+        return warnings
+    }
+
     private func orderedUnique(_ items: [String]) -> [String] {
         var seen = Set<String>()
         return items.filter { seen.insert($0).inserted }
+    }
+}
+
+// MARK: - Column types, domains and replica identity
+
+/// Reads what WalBridge needs to know about column types from `pg_type`:
+/// domains resolved to their base type (for the value decoder), enum labels
+/// and array element types (for the JSON Schemas). Caches per OID.
+final class TypeCatalog {
+    private struct TypeRow {
+        var name: String
+        var kind: Character      // typtype: b base, d domain, e enum, r range, c composite, m multirange, p pseudo
+        var baseType: UInt32     // typbasetype (domains)
+        var element: UInt32      // typelem (arrays: category 'A')
+        var isArray: Bool
+        var arrayType: UInt32    // typarray
+    }
+
+    private let connection: PostgresConnection
+    private var rows: [UInt32: TypeRow] = [:]
+
+    init(_ connection: PostgresConnection) { self.connection = connection }
+
+    private func row(_ oid: UInt32) throws(PostgresError) -> TypeRow? {
+        if let cached = rows[oid] { return cached }
+        let result = try connection.query("""
+            SELECT typname, typtype, typbasetype, typelem, typcategory = 'A' AND typelem <> 0 AS is_array, typarray
+            FROM pg_catalog.pg_type WHERE oid = \(oid)
+            """)
+        guard !result.rows.isEmpty else { return nil }
+        let row = TypeRow(
+            name: result.value(0, "typname") ?? "",
+            kind: result.value(0, "typtype")?.first ?? "b",
+            baseType: result.value(0, "typbasetype").flatMap { UInt32($0) } ?? 0,
+            element: result.value(0, "typelem").flatMap { UInt32($0) } ?? 0,
+            isArray: result.value(0, "is_array") == "t",
+            arrayType: result.value(0, "typarray").flatMap { UInt32($0) } ?? 0)
+        rows[oid] = row
+        return row
+    }
+
+    /// The type whose text format `oid`'s values have: a domain's base type
+    /// (through domains over domains), an array of domains' base array type.
+    func resolved(_ oid: UInt32) throws(PostgresError) -> UInt32 {
+        var current = oid
+        for _ in 0..<32 {  // domain chains are short; a cycle cannot exist, but never loop forever
+            guard let row = try row(current) else { return current }
+            if row.kind == "d" {
+                current = row.baseType
+                continue
+            }
+            if row.isArray {
+                let element = try resolved(row.element)
+                guard element != row.element, let elementRow = try self.row(element), elementRow.arrayType != 0 else { return current }
+                return elementRow.arrayType
+            }
+            return current
+        }
+        return current
+    }
+
+    /// Every domain (or array of domains) among `oids` → the type to decode it as.
+    func baseTypes(of oids: some Sequence<UInt32>) throws(PostgresError) -> [UInt32: UInt32] {
+        var map: [UInt32: UInt32] = [:]
+        for oid in Set(oids) where oid >= 10_000 {  // built-in types are never domains
+            let base = try resolved(oid)
+            if base != oid { map[oid] = base }
+        }
+        return map
+    }
+
+    /// How values of `oid` are encoded, for the JSON Schema.
+    func valueType(_ oid: UInt32) throws(PostgresError) -> ColumnDescription.ValueType {
+        let base = try resolved(oid)
+        guard let row = try row(base) else { return .text }
+        if row.isArray { return .array(element: try valueType(row.element)) }
+        switch row.kind {
+        case "e":
+            let labels = try connection.query("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = \(base) ORDER BY enumsortorder")
+            return .enumeration(labels: labels.rows.compactMap { $0.first ?? nil })
+        case "b" where base < 10_000:
+            return .builtin(oid: base)
+        default:
+            return .text
+        }
+    }
+
+    /// The columns of a table with their encoding (nil when the table does not exist).
+    func describe(_ table: QualifiedName) throws(PostgresError) -> [String: ColumnDescription]? {
+        let result = try connection.query("""
+            SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typname, a.atttypid,
+                   a.attnotnull, a.attstorage IN ('x', 'e') AS toastable
+            FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = pg_catalog.to_regclass(\(connection.quoteLiteral(table.sqlQuoted)))
+              AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """)
+        guard !result.rows.isEmpty else { return nil }
+        var columns: [String: ColumnDescription] = [:]
+        for index in result.rows.indices {
+            let name = result.value(index, "attname") ?? ""
+            let oid = result.value(index, "atttypid").flatMap { UInt32($0) } ?? 0
+            columns[name] = ColumnDescription(
+                name: name, typeName: result.value(index, "typname") ?? "", typeOID: oid,
+                valueType: try valueType(oid), notNull: result.value(index, "attnotnull") == "t",
+                toastable: result.value(index, "toastable") == "t")
+        }
+        return columns
+    }
+
+    /// The columns of the table's replica identity: the primary key (DEFAULT),
+    /// the chosen index (USING INDEX), every column (FULL), none (NOTHING).
+    func replicaIdentityColumns(_ table: QualifiedName, identity: Character, allColumns: [String]) throws(PostgresError) -> [String] {
+        switch identity {
+        case "f": return allColumns
+        case "n": return []
+        default:
+            let flag = identity == "i" ? "indisreplident" : "indisprimary"
+            let result = try connection.query("""
+                SELECT a.attname FROM pg_catalog.pg_index i
+                JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                WHERE i.indrelid = pg_catalog.to_regclass(\(connection.quoteLiteral(table.sqlQuoted))) AND i.\(flag)
+                """)
+            return result.rows.compactMap { $0.first ?? nil }
+        }
+    }
+}
+
+/// The identifiers a row filter (`where:`) refers to: unquoted words folded
+/// to lower case and quoted identifiers, outside string literals. A superset of
+/// the columns it uses (a function name counts too), which is what a check
+/// against the replica identity needs: it may refuse, never wrongly accept.
+enum RowFilterScanner {
+    static func identifiers(in filter: String) -> Set<String> {
+        var result = Set<String>()
+        let characters = Array(filter.unicodeScalars)
+        var index = 0
+        func isStart(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic }
+        func isPart(_ c: Unicode.Scalar) -> Bool { isStart(c) || c == "$" || ("0"..."9").contains(c) }
+        while index < characters.count {
+            let c = characters[index]
+            if c == "'" {
+                // A string literal ('' inside is a quote); E'…' escapes are skipped the same way.
+                index += 1
+                while index < characters.count {
+                    if characters[index] == "\\" { index += 2; continue }
+                    if characters[index] == "'" {
+                        if index + 1 < characters.count, characters[index + 1] == "'" { index += 2; continue }
+                        break
+                    }
+                    index += 1
+                }
+                index += 1
+            } else if c == "\"" {
+                var name = String.UnicodeScalarView()
+                index += 1
+                while index < characters.count {
+                    if characters[index] == "\"" {
+                        if index + 1 < characters.count, characters[index + 1] == "\"" { name.append("\""); index += 2; continue }
+                        break
+                    }
+                    name.append(characters[index])
+                    index += 1
+                }
+                index += 1
+                result.insert(String(name))
+            } else if isStart(c) {
+                var name = String.UnicodeScalarView()
+                while index < characters.count, isPart(characters[index]) {
+                    name.append(characters[index])
+                    index += 1
+                }
+                result.insert(String(name).lowercased())
+            } else if ("0"..."9").contains(c) {
+                while index < characters.count, isPart(characters[index]) || characters[index] == "." { index += 1 }
+            } else {
+                index += 1
+            }
+        }
+        return result
+    }
+}
+
+/// `walbridge schema`: the JSON Schema of every configured event, derived from
+/// the mappings and the column types the database reports. Changes nothing.
+public enum SourceSchemas {
+    /// - Throws: `BridgeError` (configuration for a wrong mapping or what the
+    ///   database says about it, fatal when Postgres cannot be reached).
+    public static func eventSchemas(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> [EventSchema] {
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
+        } catch {
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
+        }
+        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
+        do {
+            return try EventSchemaGenerator.schemas(configuration: configuration, columns: prepared.columns, keyColumns: prepared.keyColumns)
+        } catch {
+            throw BridgeError(.configuration, error.description)
+        }
+    }
+
+    /// All schemas as one JSON object keyed by event type (an outbox mapping's
+    /// key is `outbox:<table>`), pretty-printed.
+    public static func document(_ schemas: [EventSchema]) -> String {
+        let members = schemas.map { schema in
+            (schema.eventType == "*" ? "outbox:\(schema.origin.dropFirst("outbox ".count))" : schema.eventType, schema.schema)
+        }
+        return JSONDocument.object(members).encoded(pretty: true)
     }
 }

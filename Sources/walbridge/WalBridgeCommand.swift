@@ -16,7 +16,7 @@ struct WalBridgeCommand: ParsableCommand {
               walbridge --version
             """,
         version: WalBridgeVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, StatusCommand.self, SlotCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, SchemaCommand.self, StatusCommand.self, SlotCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
     )
 }
 

@@ -12,8 +12,26 @@
 /// timestamp, timestamptz (normalised to UTC) and arrays of all of these get
 /// their own cases; `infinity` and BC dates/timestamps stay `.string`;
 /// every other type is `.string` of its text form.
+///
+/// Domains: pgoutput reports a domain column with the domain's own OID (and a
+/// Type message naming it), while the text is the base type's output. Give the
+/// decoder `baseTypes` (built from the catalog, see `baseTypes`) and a domain's
+/// values decode as its base type's; without it they stay `.string`.
 public struct PostgresValueDecoder: Sendable {
-    public init() {}
+    /// Type OIDs whose text is another type's output: each domain → its base
+    /// type (domains over domains followed to the end), and each array of a
+    /// domain → the array type of that base. Types not listed decode as themselves.
+    public var baseTypes: [UInt32: UInt32]
+
+    public init(baseTypes: [UInt32: UInt32] = [:]) {
+        self.baseTypes = baseTypes
+    }
+
+    /// The OID whose text format `typeOID`'s values have.
+    @inline(__always)
+    public func resolvedType(_ typeOID: UInt32) -> UInt32 {
+        baseTypes.isEmpty ? typeOID : (baseTypes[typeOID] ?? typeOID)
+    }
 
     /// Decodes the text bytes of one column (as carried by `TupleColumn.text`).
     public func decode(_ text: ArraySlice<UInt8>, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
@@ -23,7 +41,7 @@ public struct PostgresValueDecoder: Sendable {
     /// Decodes the text of one column.
     public func decode(_ text: String, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
         do {
-            switch ValueKind.of(typeOID, registry: registry) {
+            switch ValueKind.of(resolvedType(typeOID), registry: registry) {
             case let .scalar(kind):
                 return try Self.decodeScalar(text, kind: kind)
             case let .array(element, delimiter):
