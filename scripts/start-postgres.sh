@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts a throwaway Postgres 15 cluster on loopback with wal_level=logical,
 # creates the `auth` database with the auth service's schema and WalBridge's
-# least-privilege role. Idempotent: a cluster that is already running is reused.
+# least-privilege role, and turns on TLS with a throwaway CA ($WALBRIDGE_PG_DIR/tls/ca.crt;
+# the server certificate names 127.0.0.1 and localhost, for sslmode=verify-full).
+# Idempotent: a cluster that is already running is reused (and gets TLS if it lacks it).
 #
 #   WALBRIDGE_PG_DIR   data + socket directory (default /tmp/walbridge-pg)
 #   WALBRIDGE_PG_PORT  TCP port on 127.0.0.1 (default 54329)
@@ -45,4 +47,5 @@ if ! admin_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'aut
     admin_psql -d auth -f - <"$WALBRIDGE_ROOT/sql/auth-schema.sql"
     admin_psql -d auth -v password="$WALBRIDGE_PASSWORD" -f - <"$WALBRIDGE_ROOT/sql/walbridge-setup.sql"
 fi
-log "Postgres ready: postgres://walbridge:***@127.0.0.1:$WALBRIDGE_PG_PORT/auth"
+enable_postgres_tls "$data"
+log "Postgres ready: postgres://walbridge:***@127.0.0.1:$WALBRIDGE_PG_PORT/auth (TLS: ?sslmode=verify-full&sslrootcert=$WALBRIDGE_PG_DIR/tls/ca.crt)"
