@@ -1,0 +1,129 @@
+import EventMapping
+import Foundation
+import Logging
+import PostgresReplication
+import Testing
+@testable import WalBridge
+
+/// A minimal HTTP/1.1 GET over a POSIX socket, for tests: returns (status, body).
+func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HTTPTestError("socket() failed") }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw HTTPTestError("cannot connect to 127.0.0.1:\(port)") }
+    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { break }
+        response.append(contentsOf: buffer[0..<count])
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let statusText = text.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText),
+          let split = text.range(of: "\r\n\r\n") else { throw HTTPTestError("not an HTTP response: \(text.prefix(200))") }
+    return (status, String(text[split.upperBound...]))
+}
+
+struct HTTPTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+@Suite("Metrics listener, readiness and lag estimate")
+struct ObservabilityUnitTests {
+    static func configuration(listen: String? = nil) throws -> BridgeConfiguration {
+        try BridgeConfiguration.parse(yaml: """
+            postgres: {url: "postgres://walbridge:s3cret@127.0.0.1:1/auth", slot: unit_slot}
+            kafka: {bootstrap_servers: "127.0.0.1:1"}
+            mappings: [{table: public.users, topic: t, events: {insert: A}, fields: {id: id}}]
+            """, source: "unit.yaml", environment: [:])
+    }
+
+    @Test("serves /metrics, /healthz, /readyz; 404 and 405 otherwise")
+    func routes() throws {
+        let handle = try Observability.start(
+            configuration: Self.configuration(), logger: Logger(label: "test"),
+            options: ObservabilityOptions(pollInterval: .milliseconds(100), listen: "127.0.0.1:0"))
+        defer { handle.stop() }
+        let port = try #require(handle.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        #expect(port > 0)
+
+        handle.metrics.eventPublished(table: "public.users", eventType: "UserRegistered")
+        handle.metrics.eventPublished(table: "public.users", eventType: "UserRegistered")
+        handle.metrics.delivery(seconds: 0.003)
+        handle.metrics.inflight(events: 7, bytes: 700)
+        let metrics = try httpGet(port: port, path: "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains(#"walbridge_events_published_total{table="public.users",event="UserRegistered"}"#))
+        #expect(metrics.body.contains("walbridge_delivery_seconds_bucket"))
+        #expect(metrics.body.contains("walbridge_inflight_events 7"))
+
+        #expect(try httpGet(port: port, path: "/healthz") == (200, "ok\n"))
+        // Postgres on port 1 cannot be reached: not ready, and the reason says why.
+        let ready = try httpGet(port: port, path: "/readyz")
+        #expect(ready.status == 503)
+        #expect(ready.body.contains("not ready"))
+        #expect(!ready.body.contains("s3cret"), "no password in /readyz: \(ready.body)")
+        #expect(try httpGet(port: port, path: "/nope").status == 404)
+        #expect(try httpGet(port: port, path: "/metrics", method: "POST").status == 405)
+        #expect(try httpGet(port: port, path: "/healthz", method: "HEAD") == (200, ""))
+    }
+
+    @Test("a taken port is a clear error")
+    func portInUse() throws {
+        let first = try MetricsHTTPServer(host: "127.0.0.1", port: 0) { _ in HTTPResponse(status: 200, text: "") }
+        defer { first.stop() }
+        first.start()
+        #expect {
+            _ = try MetricsHTTPServer(host: "127.0.0.1", port: first.port) { _ in HTTPResponse(status: 200, text: "") }
+        } throws: { error in
+            "\(error)".contains("cannot listen on metrics.listen 127.0.0.1:\(first.port)") && "\(error)".contains("in use")
+        }
+    }
+
+    @Test("readiness follows what the bridge reports when there is no slot monitor")
+    func readinessFromReports() {
+        let metrics = BridgeMetrics()
+        let health = BridgeHealth(metrics: metrics, monitor: nil, slot: "s", maxLag: .seconds(60), pollInterval: .seconds(1))
+        #expect(!health.readiness().isReady)
+        metrics.connected(true, walsenderPID: 42)
+        #expect(health.readiness().isReady)
+        metrics.producerHealthy(false)
+        #expect(health.readiness().reasons == ["the Kafka producer has failed"])
+        metrics.producerHealthy(true)
+        metrics.reconnecting()
+        #expect(health.readiness().reasons == ["not connected to Postgres (reconnecting)"])
+    }
+
+    @Test("lag estimate: 0 when caught up, rises while stuck, falls when the slot catches up")
+    func lagEstimate() {
+        var estimator = LagEstimator()
+        let start = ContinuousClock.now
+        #expect(estimator.record(wal: LSN(100), confirmed: LSN(100), now: start) == 0)
+        // New WAL at +1 s, not yet confirmed: it was written after the last caught-up sample.
+        #expect(estimator.record(wal: LSN(200), confirmed: LSN(100), now: start + .seconds(1)) == 0)
+        #expect(estimator.record(wal: LSN(300), confirmed: LSN(100), now: start + .seconds(5)) == 4)
+        #expect(estimator.record(wal: LSN(400), confirmed: LSN(100), now: start + .seconds(11)) == 10)
+        // The slot confirms up to 300: the oldest unconfirmed WAL appeared by +11 s.
+        #expect(estimator.record(wal: LSN(400), confirmed: LSN(300), now: start + .seconds(12)) == 1)
+        #expect(estimator.record(wal: LSN(400), confirmed: LSN(400), now: start + .seconds(13)) == 0)
+    }
+
+    @Test("HTTP request lines parse; anything else does not")
+    func requestParsing() {
+        #expect(HTTPRequest(head: "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n") == HTTPRequest(method: "GET", path: "/metrics"))
+        #expect(HTTPRequest(head: "garbage\r\n\r\n") == nil)
+        #expect(HTTPRequest(head: "GET metrics HTTP/1.1\r\n\r\n") == nil)
+    }
+}
