@@ -61,7 +61,7 @@ public final class Bridge {
                 metrics.reconnects.increment()
                 let pause = backoff(attempt: attempt)
                 logger.warning("\(error.message); reconnecting", metadata: [
-                    "attempt": "\(attempt)", "retryIn": "\(pause.formatted())"])
+                    "attempt": "\(attempt)", "retryIn": "\(DurationText.format(pause))"])
                 sleep(pause)
             }
         }
@@ -111,7 +111,8 @@ public final class Bridge {
         do {
             stream = try ReplicationStream(
                 connection: connection, slot: slot.name, publications: [configuration.postgres.publication],
-                startLSN: start, logicalMessages: !configuration.messageMappings.isEmpty,
+                startLSN: start, confirmedLSN: slot.confirmedFlushLSN ?? .zero,
+                logicalMessages: !configuration.messageMappings.isEmpty,
                 statusInterval: statusInterval(connection))
         } catch {
             throw BridgeError(error, context: "cannot start replication from slot '\(slot.name)'")
@@ -138,7 +139,7 @@ public final class Bridge {
             throw error
         }
         logger.info("stopping: waiting for outstanding deliveries", metadata: [
-            "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(configuration.shutdownTimeout.formatted())"])
+            "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])
         let final = try pipeline.drain(timeout: configuration.shutdownTimeout)
         resumeLSN = final
         logger.info("stopped", metadata: ["checkpoint": "\(final)"])
@@ -227,6 +228,8 @@ public final class Bridge {
         var properties: [String: String] = [
             // Java clients' partitioner, so keys land where Kafka Streams and Connect expect them.
             "partitioner": "murmur2_random",
+            // Find a broker that came back within a second, not librdkafka's default 10 s.
+            "reconnect.backoff.max.ms": "1000",
             "queue.buffering.max.kbytes": String(options.tuning.maxInflightKilobytes),
             "queue.buffering.max.messages": String(options.tuning.maxInflightEvents * 2),
         ]

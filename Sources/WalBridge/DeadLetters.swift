@@ -58,7 +58,7 @@ struct DeadLetters {
         writer.byte(UInt8(ascii: "{"))
         writer.key("eventId"); writer.string(eventID)
         writer.byte(UInt8(ascii: ",")); writer.key("operation"); writer.string("\(change.operation)")
-        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); occurredAt(&writer, transaction)
         writer.byte(UInt8(ascii: ","))
         source(&writer, schema: change.relation.schema, table: change.relation.name, transaction: transaction)
         for (name, row) in [("new", change.new), ("old", change.old)] {
@@ -89,7 +89,7 @@ struct DeadLetters {
         var writer = JSONWriter()
         writer.byte(UInt8(ascii: "{"))
         writer.key("eventId"); writer.string(eventID)
-        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.byte(UInt8(ascii: ",")); writer.key("occurredAt"); occurredAt(&writer, transaction)
         writer.byte(UInt8(ascii: ","))
         source(&writer, schema: relation?.schema ?? "", table: relation?.name ?? "", transaction: transaction)
         writer.byte(UInt8(ascii: ",")); writer.key("error"); writer.string(reason)
@@ -97,6 +97,12 @@ struct DeadLetters {
         return EventRecord(
             topic: topic, key: nil, value: writer.bytes,
             headers: headers(reason: reason, sourceTopic: sourceTopic), eventID: eventID, eventType: "")
+    }
+
+    private func occurredAt(_ writer: inout JSONWriter, _ transaction: TransactionInfo) {
+        writer.byte(UInt8(ascii: "\""))
+        writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.byte(UInt8(ascii: "\""))
     }
 
     private func source(_ writer: inout JSONWriter, schema: String, table: String, transaction: TransactionInfo) {

@@ -252,9 +252,10 @@ final class StreamPipeline {
                 // (`catch where` with typed throws crashes swiftc 6.3.1 in -O builds.)
                 guard error.isQueueFull else {
                     if error.isPermanent, let deadLetters, record.topic != deadLetters.topic {
+                        let reason = Self.deadLetterReason(error, size: (record.key?.count ?? 0) + (record.value?.count ?? 0))
                         try deadLetter(deadLetters.record(
-                            forOversizedEvent: record.value, key: record.key, sourceTopic: record.topic, reason: error.description),
-                            token: token, counted: counted, eventID: record.eventID, reason: error.description)
+                            forOversizedEvent: record.value, key: record.key, sourceTopic: record.topic, reason: reason),
+                            token: token, counted: counted, eventID: record.eventID, reason: reason)
                         return
                     }
                     // A fatal producer error rebuilds the producer and resumes from the checkpoint.
@@ -280,10 +281,11 @@ final class StreamPipeline {
         for report in reports {
             if let error = report.error {
                 if error.isPermanent, let deadLetters, let failed = report.failedRecord, failed.topic != deadLetters.topic {
+                    let reason = Self.deadLetterReason(error, size: (failed.key?.count ?? 0) + (failed.value?.count ?? 0))
                     let record = error.code == .messageSizeTooLarge || error.code == .recordListTooLarge
-                        ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: error.description)
-                        : deadLetters.record(forRejectedEvent: failed, reason: error.description)
-                    try deadLetter(record, token: report.token, counted: true, eventID: "", reason: error.description)
+                        ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: reason)
+                        : deadLetters.record(forRejectedEvent: failed, reason: reason)
+                    try deadLetter(record, token: report.token, counted: true, eventID: "", reason: reason)
                     continue
                 }
                 throw BridgeError(error.isPermanent ? .fatal : .transient,
@@ -340,6 +342,12 @@ final class StreamPipeline {
             forUndecodableChange: error.relation, transaction: transaction, eventID: eventID,
             sourceTopic: Self.allowlist(of: mapping).topic, reason: error.description),
             token: currentToken, counted: false, eventID: eventID, reason: error.description)
+    }
+
+    /// The short reason a dead letter carries: Kafka's error code and description
+    /// and the record's size (the long advice is for the log, not for every record).
+    private static func deadLetterReason(_ error: KafkaError, size: Int) -> String {
+        "\(error.code.name): \(error.code.librdkafkaDescription) (record of \(size) bytes)"
     }
 
     /// The columns a mapping publishes, and its topic.

@@ -59,17 +59,20 @@ public final class ReplicationStream {
     ///   - publications: publication names for pgoutput.
     ///   - startLSN: where to start; `0/0` starts at the slot's confirmed position.
     ///     Postgres silently starts at the slot's position when `startLSN` is older.
+    ///   - confirmedLSN: the flush position to report until the consumer confirms
+    ///     more: the slot's own `confirmed_flush_lsn`, so starting never moves the
+    ///     slot by itself (a replay window or a replay may need the WAL before `startLSN`).
     ///   - logicalMessages: ask pgoutput for `pg_logical_emit_message` messages.
     ///   - statusInterval: how often to send status updates when nothing else triggers one.
     public init(
-        connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN,
+        connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN, confirmedLSN: LSN,
         logicalMessages: Bool = false, statusInterval: Duration = .seconds(10)
     ) throws(PostgresError) {
         self.connection = connection
         self.serverWALEnd = startLSN
-        self.receivedLSN = startLSN
-        self.confirmedLSN = startLSN
-        self.reportedLSN = startLSN
+        self.receivedLSN = confirmedLSN
+        self.confirmedLSN = confirmedLSN
+        self.reportedLSN = confirmedLSN
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")

@@ -70,8 +70,12 @@ final class WalBridgeProcess {
 
     /// Waits until standard error contains `text`.
     func waitForLog(_ text: String, timeout: Duration = .seconds(30)) throws {
-        try waitUntil("'\(text)' in walbridge's log (so far: \(stderr.suffix(2000)))", timeout: timeout) {
-            stderr.contains(text) || !process.isRunning && stderr.contains(text)
+        try waitUntil("'\(text)' in walbridge's log", timeout: timeout) {
+            if stderr.contains(text) { return true }
+            if !process.isRunning {
+                throw TestFailure("walbridge exited (status \(process.terminationStatus)) before logging '\(text)'; stdout: \(stdout.suffix(1000)) stderr: \(stderr.suffix(2000))")
+            }
+            return false
         }
     }
 
