@@ -143,4 +143,24 @@ struct SchemaChangeTests {
         #expect(Set(collector.events.compactMap { $0.data?["userId"] as? Int }) == Set(ids.filter { $0 % 2 == 0 }))
         _ = events
     }
+
+    @Test("the publication DDL quotes schema, table and column names and keeps the row filter")
+    func publicationStatementQuoting() throws {
+        let setup = try BridgeTestSetup(publish: false)
+        let db = setup.database
+        try db.sql(#"""
+            CREATE SCHEMA "we""ird . Schema";
+            CREATE TABLE "we""ird . Schema"."Order Items" ("Line No" int PRIMARY KEY, "sku""x" text, hidden text);
+            """#)
+        let table = PublicationTable(table: QualifiedTable(schema: #"we"ird . Schema"#, name: "Order Items"),
+                                     columns: ["Line No", #"sku"x"#], rowFilter: #""Line No" > 0"#)
+        let statement = db.admin.createPublicationStatement(named: "pub one", tables: [table])
+        #expect(statement == #"CREATE PUBLICATION "pub one" FOR TABLE "we""ird . Schema"."Order Items" ("Line No", "sku""x") WHERE ("Line No" > 0)"#)
+        try db.admin.createPublication(named: "pub one", tables: [table])
+        let published = try db.sql("SELECT schemaname, tablename, attnames::text, rowfilter FROM pg_publication_tables WHERE pubname = 'pub one'")
+        #expect(published.rows.first?[0] == #"we"ird . Schema"#)
+        #expect(published.rows.first?[1] == "Order Items")
+        #expect(published.rows.first?[2] == #"{"Line No","sku\"x"}"#)
+        #expect(published.rows.first?[3]?.contains("Line No") == true)
+    }
 }
