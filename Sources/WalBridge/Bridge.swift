@@ -128,6 +128,7 @@ public final class Bridge {
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
             checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
             deadLetters: configuration.kafka.deadLetterTopic.map { DeadLetters(topic: $0, database: prepared.identity.database) },
+            valueDecoder: prepared.valueDecoder,
             tuning: options.tuning,
             stop: stop, logger: logger, metrics: metrics)
         do {

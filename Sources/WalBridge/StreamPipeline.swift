@@ -46,7 +46,7 @@ final class StreamPipeline {
     private var logger: Logger
     private let metrics: BridgeMetrics
 
-    private var assembler = TransactionAssembler()
+    private var assembler: TransactionAssembler
     private(set) var watermark: Watermark
     /// Transactions whose commit LSN is below this were delivered before: skip them.
     private let skipBelow: LSN
@@ -62,9 +62,10 @@ final class StreamPipeline {
 
     init(
         stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
-        checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, tuning: PipelineTuning,
-        stop: StopSignal, logger: Logger, metrics: BridgeMetrics
+        checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, valueDecoder: PostgresValueDecoder,
+        tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
     ) {
+        self.assembler = TransactionAssembler(valueDecoder: valueDecoder)
         self.replayWindow = ReplayWindow(window: replayWindow)
         self.deadLetters = deadLetters
         self.stream = stream

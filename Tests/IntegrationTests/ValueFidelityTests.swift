@@ -138,18 +138,11 @@ struct ValueFidelityTests {
             for (index, column) in all.enumerated() {
                 let want = try row[index + 1].map { try parseJSON($0) } ?? NSNull()
                 if id == 4 && column.name != "tz" { continue }
-                let isDomain = Self.domainColumns.contains { $0.name == column.name }
                 let got = canonicalJSON(data[column.name])
                 if id == 2 && column.name == "f8" {
                     // -0: JSON parsers read Postgres's `-0` as the integer 0; check the sign in the raw text.
                     #expect(row[index + 1] == "-0")
                     #expect(event.rawValue.contains(#""f8":-0.0"#), "float8 -0 keeps its sign")
-                } else if isDomain && id <= 2 {
-                    // Needs the value decoder built by preflight (PreparedSource.valueDecoder)
-                    // to reach the pipeline's TransactionAssembler: see docs/events.md.
-                    withKnownIssue("domain base types are resolved only once the pipeline uses PreparedSource.valueDecoder", isIntermittent: true) {
-                        #expect(got == canonicalJSON(want), "row \(id), \(column.name) \(column.type)")
-                    }
                 } else {
                     #expect(got == canonicalJSON(want), "row \(id), \(column.name) \(column.type): event \(got), Postgres \(canonicalJSON(want))")
                 }
@@ -170,13 +163,7 @@ struct ValueFidelityTests {
         let schema = try #require(schemas.first { $0.eventType == "Typed" })
         for event in events {
             let problems = JSONSchemaCheck.errors(event.envelope, against: schema.schema)
-            let domainProblems = problems.filter { problem in Self.domainColumns.contains { problem.hasPrefix("$.data.\($0.name):") } }
-            #expect(problems.count == domainProblems.count, "event \(event.data?["id"] ?? "?") violates its schema: \(problems)")
-            if !domainProblems.isEmpty {
-                withKnownIssue("domain base types are resolved only once the pipeline uses PreparedSource.valueDecoder") {
-                    Issue.record("\(domainProblems)")
-                }
-            }
+            #expect(problems.isEmpty, "event \(event.data?["id"] ?? "?") violates its schema: \(problems)")
         }
     }
 }

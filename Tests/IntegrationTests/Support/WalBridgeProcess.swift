@@ -20,15 +20,25 @@ final class WalBridgeProcess {
         return directory.appendingPathComponent("walbridge")
     }
 
+    /// The release build `scripts/test.sh` makes (`WALBRIDGE_RELEASE_BINARY`), for
+    /// tests whose volume a debug build would take minutes over; else the debug one.
+    static var fastestExecutable: URL {
+        if let path = ProcessInfo.processInfo.environment["WALBRIDGE_RELEASE_BINARY"],
+           FileManager.default.isExecutableFile(atPath: path) {
+            return URL(fileURLWithPath: path)
+        }
+        return executable
+    }
+
     /// Starts `walbridge ARGUMENTS` with the environment plus `environment`.
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], executable: URL = WalBridgeProcess.executable) throws {
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("walbridge-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutURL = directory.appendingPathComponent("stdout")
         stderrURL = directory.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = Self.executable
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
