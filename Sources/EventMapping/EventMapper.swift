@@ -104,12 +104,34 @@ public struct EventMapper: Sendable {
 
     /// The event id of the change at `ordinal` in the transaction committed at `commitLSN`.
     public func eventID(commitLSN: LSN, ordinal: Int) -> String {
-        var name = JSONWriter(capacity: idPrefix.count + 24)
-        name.raw(idPrefix)
-        name.lsn(commitLSN)
-        name.byte(UInt8(ascii: "/"))
-        name.integer(Int64(ordinal))
-        return UUIDv5.make(namespace: UUIDv5.walBridgeNamespace, name: name.bytes)
+        // `<prefix><X>/<Y>/<ordinal>` on the stack: 2 × 8 hex digits, 2 slashes, 20 digits at most.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: idPrefix.count + 40) { name in
+            var count = name.initialize(fromContentsOf: idPrefix)
+            @inline(__always) func put(_ byte: UInt8) { name[count] = byte; count += 1 }
+            @inline(__always) func hex(_ value: UInt32) {
+                var shift: UInt32 = 28
+                while shift > 0, (value >> shift) & 0xF == 0 { shift -= 4 }
+                while true {
+                    put(JSONWriter.upperHexDigit(value >> shift))
+                    if shift == 0 { break }
+                    shift -= 4
+                }
+            }
+            hex(UInt32(truncatingIfNeeded: commitLSN.value >> 32))
+            put(UInt8(ascii: "/"))
+            hex(UInt32(truncatingIfNeeded: commitLSN.value))
+            put(UInt8(ascii: "/"))
+            var digits = 1
+            var rest = max(ordinal, 0)
+            while rest >= 10 { rest /= 10; digits += 1 }
+            rest = max(ordinal, 0)
+            for index in stride(from: count + digits - 1, through: count, by: -1) {
+                name[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            }
+            count += digits
+            return UUIDv5.make(namespace: UUIDv5.walBridgeNamespace, name: UnsafeBufferPointer(rebasing: name[..<count]))
+        }
     }
 }
 
@@ -132,4 +154,11 @@ extension JSONWriter {
     }
 
     static let upperHexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    /// The upper-case hex digit of the low nibble of `value`.
+    @inline(__always)
+    static func upperHexDigit(_ value: UInt32) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "A") &+ (nibble &- 10)
+    }
 }

@@ -31,22 +31,35 @@ public enum UUIDv5 {
         // Version 5 in the high nibble of byte 6; variant 10 in the top bits of byte 8.
         bytes.1 = (bytes.1 & 0xFFFF_0FFF) | 0x0000_5000
         bytes.2 = (bytes.2 & 0x3FFF_FFFF) | 0x8000_0000
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 36) { out in
             var position = 0
-            var nibbleIndex = 0
-            for word in [bytes.0, bytes.1, bytes.2, bytes.3] {
-                for shift in stride(from: 28, through: 0, by: -4) {
-                    if nibbleIndex == 8 || nibbleIndex == 12 || nibbleIndex == 16 || nibbleIndex == 20 {
-                        out[position] = UInt8(ascii: "-"); position += 1
-                    }
-                    out[position] = hex[Int((word >> UInt32(shift)) & 0xF)]
+            @inline(__always)
+            func put(_ word: UInt32, hyphenAfterHalf: Bool) {
+                var shift: UInt32 = 28
+                while true {
+                    out[position] = hexDigit(word >> shift)
                     position += 1
-                    nibbleIndex += 1
+                    if hyphenAfterHalf && shift == 16 { out[position] = UInt8(ascii: "-"); position += 1 }
+                    if shift == 0 { break }
+                    shift -= 4
                 }
             }
+            // 8-4-4-4-12 hex digits.
+            put(bytes.0, hyphenAfterHalf: false)
+            out[position] = UInt8(ascii: "-"); position += 1
+            put(bytes.1, hyphenAfterHalf: true)
+            out[position] = UInt8(ascii: "-"); position += 1
+            put(bytes.2, hyphenAfterHalf: true)
+            put(bytes.3, hyphenAfterHalf: false)
             return position
         }
+    }
+
+    /// The lower-case hex digit of the low nibble of `value`.
+    @inline(__always)
+    static func hexDigit(_ value: UInt32) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
     }
 
     /// Parses a hyphenated UUID into 16 bytes.
