@@ -31,6 +31,9 @@ public final class KafkaProducer {
     private let state: ProducerCallbackState
     /// The producer's effective `message.max.bytes`, for error messages.
     private let messageMaxBytes: Int
+    /// A handle for every topic produced to, kept until `close`, created with a
+    /// synchronous metadata lookup (see ``prepare(topics:timeoutMilliseconds:)``).
+    private var topicHandles: [String: OpaquePointer] = [:]
 
     /// The logger that receives librdkafka's log lines and client errors.
     public var logger: Logger { state.logger }
@@ -84,7 +87,34 @@ public final class KafkaProducer {
     deinit {
         if let handle {
             rd_kafka_purge(handle, walbridge_purge_queued_and_inflight_flags())
+            destroyTopicHandles()
             rd_kafka_destroy(handle)
+        }
+    }
+
+    private func destroyTopicHandles() {
+        for topicHandle in topicHandles.values { rd_kafka_topic_destroy(topicHandle) }
+        topicHandles = [:]
+    }
+
+    /// Learns the partitions of `topics` now, waiting up to `timeoutMilliseconds`
+    /// for each (a topic already prepared costs nothing).
+    ///
+    /// Without it, librdkafka holds the first record to a topic until its next
+    /// one-second timer asks for that topic's metadata: up to a second of
+    /// latency at start-up. ``produce(topic:key:value:headers:token:)`` prepares
+    /// a new topic itself (so a topic first seen mid-stream waits at most this
+    /// long, once); call this before streaming to take that wait out of the stream.
+    public func prepare(topics: [String], timeoutMilliseconds: Int32 = 500) {
+        guard let handle else { return }
+        for topic in topics where topicHandles[topic] == nil {
+            guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { continue }
+            topicHandles[topic] = topicHandle
+            var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+            if rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMilliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR,
+               let metadata {
+                rd_kafka_metadata_destroy(metadata)
+            }
         }
     }
 
@@ -116,6 +146,7 @@ public final class KafkaProducer {
         guard let handle else {
             throw KafkaError.from(.destroyed, kind: .produce, topic: topic)
         }
+        if topicHandles[topic] == nil { prepare(topics: [topic]) }
         var cHeaders: OpaquePointer? = nil
         if !headers.isEmpty {
             cHeaders = rd_kafka_headers_new(headers.count)
@@ -250,6 +281,7 @@ public final class KafkaProducer {
         rd_kafka_poll(handle, 0)
         var reports: [DeliveryReport] = []
         state.drainReports(into: &reports)
+        destroyTopicHandles()
         rd_kafka_destroy(handle)
         self.handle = nil
         return reports
