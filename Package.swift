@@ -71,9 +71,22 @@ let package = Package(
             ]
         ),
 
+        // Benchmarks (bench/README.md): a release-build harness that measures and prints.
+        .executableTarget(
+            name: "walbridge-bench",
+            dependencies: ["PostgresReplication", "EventMapping", "KafkaPublisher"],
+            path: "bench/WalBridgeBench",
+            // The allocation counter defines `malloc`; export it so every library's calls reach it.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc"])]
+        ),
+
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
-        .testTarget(name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication"]),
+        .testTarget(
+            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication"],
+            // AllocationBudgetTests counts allocations by defining `malloc`: export it.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc"])]
+        ),
         .testTarget(
             name: "WalBridgeTests",
             dependencies: ["WalBridge", "EventMapping", .product(name: "Yams", package: "Yams")]
