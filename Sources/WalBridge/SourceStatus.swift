@@ -133,8 +133,11 @@ public enum SourceStatus {
         do {
             return try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
-                              "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
+            var message = "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)"
+            if error.message.contains("certificate") {
+                message += "; check that sslrootcert names the CA that signed the server's certificate and that the certificate names the host in the URL"
+            }
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, message)
         }
     }
 }

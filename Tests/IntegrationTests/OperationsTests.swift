@@ -202,3 +202,39 @@ struct OperationsTests {
         #expect(!child.stderr.contains("secret-hash"), "an excluded column's value must never be logged")
     }
 }
+
+/// `--help` of every command shows an example, and `--version` answers (issue 6, item 4).
+@Suite("CLI help and version")
+struct OperationsHelpTests {
+    static func subcommands(of arguments: [String]) throws -> [String] {
+        let help = try WalBridgeProcess.run(arguments + ["--help"])
+        guard help.status == 0, let section = help.stdout.range(of: "SUBCOMMANDS:") else { return [] }
+        // Entries are indented by exactly two spaces; wrapped abstracts by more.
+        return help.stdout[section.upperBound...].split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first,
+                  name.allSatisfy({ $0.isLowercase || $0 == "-" }) else { return nil }
+            return String(name)
+        }
+    }
+
+    @Test("every command's --help shows an example; --version prints the version")
+    func helpHasExamples() throws {
+        var commands: [[String]] = [[]]
+        var index = 0
+        while index < commands.count {
+            for name in try Self.subcommands(of: commands[index]) where name != "help" {
+                commands.append(commands[index] + [name])
+            }
+            index += 1
+            try #require(commands.count < 50, "subcommand discovery ran away: \(commands)")
+        }
+        #expect(commands.contains(["status"]) && commands.contains(["slot", "drop"]), "found \(commands)")
+        for command in commands {
+            let help = try WalBridgeProcess.run(command + ["--help"])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("Example"), "walbridge \(command.joined(separator: " ")) --help has no example")
+        }
+        let version = try WalBridgeProcess.run(["--version"])
+        #expect(version.status == 0 && version.stdout.first?.isNumber == true)
+    }
+}
