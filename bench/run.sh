@@ -39,7 +39,7 @@ source_url="postgresql://walbridge@127.0.0.1:$WALBRIDGE_PG_PORT/$db?sslmode=$ssl
 ticks=$(getconf CLK_TCK)
 
 now() { date +%s.%N; }
-calc() { echo "$*" | bc -l; }
+calc() { printf '%.6f' "$(echo "$*" | bc -l)"; }
 cpu_seconds() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
 peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
