@@ -87,7 +87,10 @@ extension BridgeConfiguration {
         var metrics = MetricsSettings()
         if let node = value("metrics") {
             let section = try reader.entries(node, "metrics")
-            try reader.checkKeys(section, allowed: ["listen"], in: "metrics", place: "in metrics")
+            try reader.checkKeys(section, allowed: ["listen", "ready_max_lag"], in: "metrics", place: "in metrics")
+            if let bound = section.first(where: { $0.key == "ready_max_lag" && !YAMLReader.isNull($0.value) }) {
+                metrics.readyMaxLag = try reader.duration(bound.value, bound.path)
+            }
             if let listen = section.first(where: { $0.key == "listen" }),
                let address = try reader.optionalString(listen.value, listen.path) {
                 guard HostPort.parse(address) != nil else {

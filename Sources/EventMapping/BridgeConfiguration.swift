@@ -84,7 +84,12 @@ public struct BridgeConfiguration: Sendable, Hashable, CustomStringConvertible {
     public struct MetricsSettings: Sendable, Hashable {
         /// `listen`: `host:port` (`127.0.0.1:9187`, `[::1]:9187`); nil = off.
         public var listen: String?
-        public init(listen: String? = nil) { self.listen = listen }
+        /// `ready_max_lag`: `/readyz` fails while the slot lags more than this (default 5m).
+        public var readyMaxLag: Duration
+        public init(listen: String? = nil, readyMaxLag: Duration = .seconds(300)) {
+            self.listen = listen
+            self.readyMaxLag = readyMaxLag
+        }
 
         /// `listen` split into host and port (brackets of an IPv6 host removed).
         public var listenAddress: (host: String, port: Int)? {

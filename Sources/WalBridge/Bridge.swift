@@ -29,7 +29,7 @@ public final class Bridge {
     private let options: BridgeOptions
     private let stop: StopSignal
     private let logger: Logger
-    private let metrics = BridgeMetrics()
+    private var metrics = BridgeMetrics()
     private let store: CheckpointStore
 
     /// The position to resume from after a failure within this process: the last
@@ -47,6 +47,11 @@ public final class Bridge {
     /// Runs until a stop is requested (returns normally, after draining and
     /// checkpointing) or a non-transient failure (throws).
     public func run() throws(BridgeError) {
+        let observability = try Observability.start(
+            configuration: configuration, logger: logger,
+            options: ObservabilityOptions(readyMaxLag: configuration.metrics.readyMaxLag))
+        defer { observability.stop() }
+        metrics = observability.metrics
         let clock = ContinuousClock()
         var attempt = 0
         while !stop.isRequested {
@@ -58,7 +63,7 @@ public final class Bridge {
                 guard error.kind == .transient else { throw error }
                 if clock.now - started >= options.tuning.healthyAfter { attempt = 0 }
                 attempt += 1
-                metrics.reconnects.increment()
+                metrics.reconnecting()
                 let pause = backoff(attempt: attempt)
                 logger.warning("\(error.message); reconnecting", metadata: [
                     "attempt": "\(attempt)", "retryIn": "\(DurationText.format(pause))"])
@@ -106,6 +111,9 @@ public final class Bridge {
             throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot create the Kafka producer: \(error)")
         }
         defer { producer.close() }
+        metrics.producerHealthy(true)
+        // Learn the topics' partitions now, not inside the first event's produce.
+        producer.prepare(topics: staticTopics())
 
         let stream: ReplicationStream
         do {
@@ -120,6 +128,8 @@ public final class Bridge {
         logger.info("streaming", metadata: [
             "slot": "\(slot.name)", "publication": "\(configuration.postgres.publication)",
             "from": "\(start)", "walsenderPID": "\(stream.walsenderPID)"])
+        metrics.connected(true, walsenderPID: stream.walsenderPID)
+        defer { metrics.connected(false) }
 
         let checkpoints = CheckpointWriter(
             store: store, systemID: prepared.identity.systemID, slot: slot.name,
@@ -178,6 +188,15 @@ public final class Bridge {
         }
         logger.info("resuming from checkpoint", metadata: ["lsn": "\(checkpoint.lsn)", "slotLSN": "\(slotPosition)"])
         return (checkpoint.lsn, checkpoint.lsn)
+    }
+
+    /// Every topic known before the first event: mapped topics without an
+    /// `{aggregate_type}` placeholder, message topics and the dead-letter topic.
+    private func staticTopics() -> [String] {
+        var topics = configuration.tableMappings.map(\.topic) + configuration.messageMappings.map(\.topic)
+        topics += configuration.outboxMappings.map(\.topic).filter { !$0.contains("{") }
+        if let deadLetter = configuration.kafka.deadLetterTopic { topics.append(deadLetter) }
+        return topics
     }
 
     /// Stands by until the slot's holder lets go (polling once a second), or a stop is requested.

@@ -57,6 +57,13 @@ final class StreamPipeline {
     private var caughtUpLogged = false
     private var replayWindow: ReplayWindow
     private let deadLetters: DeadLetters?
+    /// Per open or unacknowledged transaction: its events by table and type, its
+    /// bytes, and when its first event was handed to Kafka (for the metrics).
+    private var tallies: [UInt64: TransactionTally] = [:]
+    private var inflightBytes = 0
+    private var currentTable = ""
+    private var headers: [KafkaHeader] = []
+    private var reportedBytesRead: UInt64 = 0
     private let clock = ContinuousClock()
     private let startInstant = ContinuousClock().now
 
@@ -100,6 +107,7 @@ final class StreamPipeline {
                 try sendStatusIfDue()
             }
             try checkpointIfDue()
+            reportLoopMetrics()
         }
         return .stopRequested
     }
@@ -112,6 +120,7 @@ final class StreamPipeline {
         while watermark.outstandingEvents > 0 && clock.now < deadline {
             try serveDeliveryReports(waitMilliseconds: 50)
             try? stream.sendStatusIfDue()
+            reportLoopMetrics()
         }
         if watermark.outstandingEvents > 0 {
             logger.warning("shutdown timeout passed with events not acknowledged; they will be published again on the next start", metadata: [
@@ -164,6 +173,7 @@ final class StreamPipeline {
             }
         case .change(let change):
             guard !skipping, let transaction = currentTransaction else { return }
+            currentTable = change.relation.schema + "." + change.relation.name
             let records: [EventRecord]
             do {
                 records = try mapper.map(change, transaction: transaction)
@@ -192,9 +202,11 @@ final class StreamPipeline {
                 }
                 return
             }
+            if let transaction = currentTransaction { metrics.transactionCommitted(commitTimeMicros: transaction.commitTimeMicros) }
             currentTransaction = nil
-            metrics.transactions.increment()
-            if watermark.commit(endLSN: endLSN) { delivered() }
+            let advanced = watermark.commit(endLSN: endLSN)
+            settleIfDone(currentToken)
+            if advanced { delivered() }
         case .relationChanged(let relation):
             logger.debug("relation described", metadata: [
                 "table": "\(relation.schema).\(relation.name)", "columns": "\(relation.columns.count)"])
@@ -212,14 +224,18 @@ final class StreamPipeline {
     private func handle(_ message: LogicalMessage, transactionOrdinal: Int?) throws(BridgeError) {
         if message.transactional {
             guard !skipping, let transaction = currentTransaction else { return }
+            currentTable = message.prefix
             try produce(mapMessage(message, transactionOrdinal: transactionOrdinal, transaction: transaction))
             return
         }
         guard message.lsn >= skipBelow else { return }
         let records = try mapMessage(message, transactionOrdinal: nil, transaction: nil)
         currentToken = watermark.beginTransaction()
+        currentTable = message.prefix
         try produce(records)
-        if watermark.commit(endLSN: message.lsn) { delivered() }
+        let advanced = watermark.commit(endLSN: message.lsn)
+        settleIfDone(currentToken)
+        if advanced { delivered() }
     }
 
     private func mapMessage(_ message: LogicalMessage, transactionOrdinal: Int?, transaction: TransactionInfo?) throws(BridgeError) -> [EventRecord] {
@@ -243,11 +259,15 @@ final class StreamPipeline {
     /// failed delivery).
     private func produce(_ record: EventRecord, token: UInt64? = nil, counted: Bool = false) throws(BridgeError) {
         let token = token ?? currentToken
-        let headers = record.headers.map { KafkaHeader(name: $0.name, value: $0.value) }
+        headers.removeAll(keepingCapacity: true)
+        for header in record.headers { headers.append(KafkaHeader(name: header.name, value: header.value)) }
         while true {
             do {
                 try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: token)
-                if !counted { watermark.eventSent(token: token) }
+                if !counted {
+                    watermark.eventSent(token: token)
+                    tally(token: token, record: record)
+                }
                 return
             } catch {
                 // (`catch where` with typed throws crashes swiftc 6.3.1 in -O builds.)
@@ -289,15 +309,67 @@ final class StreamPipeline {
                     try deadLetter(record, token: report.token, counted: true, eventID: "", reason: reason)
                     continue
                 }
+                if let failed = report.failedRecord { metrics.eventFailed(table: failed.topic, eventType: "") }
+                if error.isFatal || error.isPermanent { metrics.producerHealthy(false) }
                 throw BridgeError(error.isPermanent ? .fatal : .transient,
                     "Kafka did not accept an event: \(error)"
                         + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
             }
             if watermark.acknowledge(token: report.token) { advanced = true }
+            settleIfDone(report.token)
         }
         if advanced { delivered() }
         if let fatal = producer.fatalError() {
+            metrics.producerHealthy(false)
             throw BridgeError(.transient, "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
+        }
+    }
+
+    // MARK: - Metrics
+
+    /// What one transaction has in flight, for the published-events counters and
+    /// the delivery-latency histogram (per transaction: from its first event
+    /// handed to Kafka until its last is acknowledged).
+    struct TransactionTally {
+        var firstSent: ContinuousClock.Instant
+        var bytes = 0
+        var events: [PublishedKey: Int] = [:]
+    }
+
+    struct PublishedKey: Hashable {
+        var table: String
+        var eventType: String
+    }
+
+    private func tally(token: UInt64, record: EventRecord) {
+        let size = (record.key?.count ?? 0) + (record.value?.count ?? 0)
+        inflightBytes += size
+        let key = PublishedKey(table: currentTable, eventType: record.eventType)
+        if tallies[token] == nil {
+            tallies[token] = TransactionTally(firstSent: clock.now, bytes: size, events: [key: 1])
+        } else {
+            tallies[token]!.bytes += size
+            tallies[token]!.events[key, default: 0] += 1
+        }
+    }
+
+    /// Counts a transaction's events as published once all are acknowledged.
+    private func settleIfDone(_ token: UInt64) {
+        guard tallies[token] != nil, watermark.isSettled(token: token), let tally = tallies.removeValue(forKey: token) else { return }
+        inflightBytes -= tally.bytes
+        for (key, count) in tally.events where !key.eventType.isEmpty {
+            for _ in 0..<count { metrics.eventPublished(table: key.table, eventType: key.eventType) }
+        }
+        let elapsed = clock.now - tally.firstSent
+        metrics.delivery(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+
+    private func reportLoopMetrics() {
+        metrics.inflight(events: watermark.outstandingEvents, bytes: inflightBytes)
+        let received = stream.bytesReceived
+        if received > reportedBytesRead {
+            metrics.bytesRead(Int(received - reportedBytesRead))
+            reportedBytesRead = received
         }
     }
 
@@ -305,7 +377,7 @@ final class StreamPipeline {
 
     private func deadLetter(_ record: EventRecord, token: UInt64, counted: Bool, eventID: String, reason: String) throws(BridgeError) {
         try produce(record, token: token, counted: counted)
-        metrics.eventsDeadLettered.increment()
+        metrics.eventDeadLettered()
         logger.warning("record sent to the dead-letter topic", metadata: [
             "deadLetterTopic": "\(record.topic)", "eventId": "\(eventID.isEmpty ? "-" : eventID)", "reason": "\(reason)"])
     }
@@ -428,6 +500,6 @@ final class CheckpointWriter {
         }
         lastWritten = lsn
         lastWriteTime = now
-        metrics.checkpointLSN.record(Int64(bitPattern: lsn.value))
+        metrics.checkpoint(lsn)
     }
 }

@@ -90,6 +90,15 @@ public struct Watermark: Sendable {
         outstandingEvents = 0
     }
 
+    /// True when transaction `token` is committed and all its events are
+    /// acknowledged (whether or not the watermark has passed it yet).
+    public func isSettled(token: UInt64) -> Bool {
+        guard token >= headSequence else { return true }
+        let index = head + Int(token - headSequence)
+        guard index < pending.count else { return false }
+        return pending[index].endLSN != nil && pending[index].outstanding == 0
+    }
+
     /// Tokens of transactions that are still pending (committed or not).
     public var pendingTransactionCount: Int { pending.count - head }
 

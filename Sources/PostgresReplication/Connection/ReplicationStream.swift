@@ -42,6 +42,8 @@ public final class ReplicationStream {
     public private(set) var confirmedLSN: LSN
     /// The flush position last sent to Postgres.
     public private(set) var reportedLSN: LSN
+    /// CopyData bytes received so far.
+    public private(set) var bytesReceived: UInt64 = 0
     /// Status updates are sent at least this often.
     public var statusInterval: Duration
     /// A newly confirmed position is reported at most this long after it advances.
@@ -184,6 +186,7 @@ public final class ReplicationStream {
     private func dispatch<E: Error>(
         _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) throws(E) -> Void
     ) throws(ReplicationStreamError<E>) {
+        bytesReceived &+= UInt64(bytes.count)
         let message: ReplicationMessage
         do { message = try ReplicationMessage.decode(bytes) } catch { throw .decoding(error) }
         switch message {
