@@ -11,4 +11,4 @@ log "swift build -c release --product walbridge"
 swift build -c release --product walbridge --scratch-path .build-release >/dev/null
 export WALBRIDGE_RELEASE_BINARY="$WALBRIDGE_ROOT/.build-release/release/walbridge"
 log "swift test"
-swift test "$@"
+swift test --no-parallel "$@"

@@ -32,7 +32,7 @@ struct BackpressureTests {
         var replies = Set<String>()
         try waitUntil("the slot to confirm the 1,000,000-row transaction", timeout: .seconds(400), interval: .milliseconds(500)) {
             peak = max(peak, process.peakResidentBytes() ?? 0)
-            #expect(process.process.isRunning)
+            #expect(process.isRunning)
             if let reply = try setup.database.sql(
                 "SELECT reply_time::text FROM pg_stat_replication WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = '\(setup.database.slot)')"
             ).rows.first?.first ?? nil {

@@ -87,6 +87,16 @@ struct ConfigurationErrorCLITests {
         try expectFailure(setup, yaml: yaml, status: 2, message: "REPLICATION")
     }
 
+    @Test("wal_level is not logical: exit 2, saying how to fix it")
+    func walLevelReplica() throws {
+        let setup = try BridgeTestSetup()
+        let cluster = try TemporaryCluster(settings: ["wal_level = replica"])
+        try cluster.sql("CREATE ROLE walbridge LOGIN REPLICATION PASSWORD '\(Self.password)'")
+        let yaml = setup.yaml().replacingOccurrences(
+            of: "@127.0.0.1:\(TestDatabase.port)/\(setup.database.name)", with: "@127.0.0.1:\(cluster.port)/postgres")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "wal_level is 'replica'; set wal_level=logical")
+    }
+
     @Test("a publication that does not cover the mapped table")
     func publicationNotCovering() throws {
         let setup = try BridgeTestSetup(publish: false)

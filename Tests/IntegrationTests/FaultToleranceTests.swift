@@ -35,7 +35,7 @@ struct FaultToleranceTests {
         }
         try setup.insertUsers(prefix: "outage", count: 50)
         while clock.now - downAt < .seconds(30) {
-            #expect(process.process.isRunning, "the bridge never exits during an outage")
+            #expect(process.isRunning, "the bridge never exits during an outage")
             let confirmed = try setup.database.confirmedFlush() ?? .zero
             #expect(confirmed <= outageStart, "the slot must not pass an unacknowledged event (\(confirmed) > \(outageStart))")
             let checkpoint = try CheckpointStore(path: setup.checkpointPath).load()?.lsn ?? .zero

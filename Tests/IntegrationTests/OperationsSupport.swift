@@ -40,21 +40,17 @@ func prometheusValue(_ exposition: String, _ name: String) -> Double? {
 
 /// Runs the built `walbridge` with `input` on its standard input; returns (status, stdout, stderr).
 func runWalBridge(_ arguments: [String], input: String, timeout: Duration = .seconds(60)) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = WalBridgeProcess.executable
-    process.arguments = arguments
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
-    try waitUntil("walbridge \(arguments.first ?? "") to exit", timeout: timeout) { !process.isRunning }
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    let directory = NSTemporaryDirectory() + "walbridge-run-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try input.write(toFile: directory + "/stdin", atomically: true, encoding: .utf8)
+    let child = try ChildProcess(
+        executable: WalBridgeProcess.executable.path, arguments: arguments, environment: ProcessInfo.processInfo.environment,
+        stdin: directory + "/stdin", stdout: directory + "/stdout", stderr: directory + "/stderr")
+    let status = try child.wait(timeout: timeout)
+    let out = (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? ""
+    return (status, out, err)
 }
 
 extension BridgeTestSetup {

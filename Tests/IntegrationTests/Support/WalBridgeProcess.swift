@@ -3,7 +3,8 @@ import Foundation
 /// The built `walbridge` executable run as a child process, as users run it:
 /// for exit statuses, signals, crashes and everything it prints.
 final class WalBridgeProcess {
-    let process = Process()
+    private var child: ChildProcess!
+    let arguments: [String]
     let directory: URL
     private let stdoutURL: URL
     private let stderrURL: URL
@@ -32,26 +33,19 @@ final class WalBridgeProcess {
 
     /// Starts `walbridge ARGUMENTS` with the environment plus `environment`.
     init(_ arguments: [String], environment: [String: String] = [:], executable: URL = WalBridgeProcess.executable) throws {
+        self.arguments = arguments
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("walbridge-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutURL = directory.appendingPathComponent("stdout")
         stderrURL = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess(
+            executable: executable.path, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            stdout: stdoutURL.path, stderr: stderrURL.path)
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        child = nil  // kills and reaps a child still running
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -64,26 +58,25 @@ final class WalBridgeProcess {
         return (status, child.stdout, child.stderr)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.pid }
+    var isRunning: Bool { child.isRunning }
     var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    func signal(_ signal: Int32) { child.signal(signal) }
 
     /// Waits for the process to end; returns its exit status (128 + n after signal n).
     @discardableResult
     func waitForExit(timeout: Duration = .seconds(30)) throws -> Int32 {
-        try waitUntil("walbridge \(process.arguments?.first ?? "") to exit", timeout: timeout) { !process.isRunning }
-        process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        try child.wait(timeout: timeout)
     }
 
     /// Waits until standard error contains `text`.
     func waitForLog(_ text: String, timeout: Duration = .seconds(30)) throws {
         try waitUntil("'\(text)' in walbridge's log", timeout: timeout) {
             if stderr.contains(text) { return true }
-            if !process.isRunning {
-                throw TestFailure("walbridge exited (status \(process.terminationStatus)) before logging '\(text)'; stdout: \(stdout.suffix(1000)) stderr: \(stderr.suffix(2000))")
+            if !child.isRunning {
+                throw TestFailure("walbridge exited (status \(child.status ?? -1)) before logging '\(text)'; stdout: \(stdout.suffix(1000)) stderr: \(stderr.suffix(2000))")
             }
             return false
         }
