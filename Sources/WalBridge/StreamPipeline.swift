@@ -1,3 +1,4 @@
+import Foundation
 import EventMapping
 import KafkaPublisher
 import Logging
@@ -306,6 +307,7 @@ final class StreamPipeline {
                     let record = error.code == .messageSizeTooLarge || error.code == .recordListTooLarge
                         ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: reason)
                         : deadLetters.record(forRejectedEvent: failed, reason: reason)
+                    untally(token: report.token, failedValue: failed.value)
                     try deadLetter(record, token: report.token, counted: true, eventID: "", reason: reason)
                     continue
                 }
@@ -351,6 +353,19 @@ final class StreamPipeline {
             tallies[token]!.bytes += size
             tallies[token]!.events[key, default: 0] += 1
         }
+    }
+
+    /// An event of `token` was refused and dead-lettered: it does not count as
+    /// published. Its table and type come from its envelope (a rare path).
+    private func untally(token: UInt64, failedValue: [UInt8]?) {
+        guard tallies[token] != nil, let failedValue,
+              let envelope = (try? JSONSerialization.jsonObject(with: Data(failedValue))) as? [String: Any],
+              let eventType = envelope["eventType"] as? String,
+              let source = envelope["source"] as? [String: Any]
+        else { return }
+        let table = source["table"].map { "\(source["schema"] ?? "").\($0)" } ?? (source["prefix"] as? String ?? "")
+        let key = PublishedKey(table: table, eventType: eventType)
+        if let count = tallies[token]!.events[key], count > 0 { tallies[token]!.events[key] = count - 1 }
     }
 
     /// Counts a transaction's events as published once all are acknowledged.

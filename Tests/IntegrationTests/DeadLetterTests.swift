@@ -21,15 +21,35 @@ struct DeadLetterTests {
     func brokerRejects() throws {
         let setup = try BridgeTestSetup()
         let letters = try setUp(setup)
-        let bridge = try setup.startBridge(configuration: try setup.configuration(kafkaExtra: "dead_letter_topic: \(deadLetterTopic)"))
+        // The count of dead letters is visible in the metrics too.
+        let port = Int.random(in: 20_000..<30_000)
+        let yaml = "metrics: {listen: 127.0.0.1:\(port)}\n" + setup.yaml(kafkaExtra: "dead_letter_topic: \(deadLetterTopic)")
+        let bridge = try setup.startBridge(configuration: try BridgeConfiguration.parse(yaml: yaml, source: "test.yaml", environment: [:]))
         let collector = try setup.collector()
         try setup.insertUser("warmup")
         try collector.collect(count: 1)
+        // The registry is per process: compare with the counters before the rejection.
+        func published(_ exposition: String) -> Double {
+            exposition.split(separator: "\n")
+                .filter { $0.hasPrefix("walbridge_events_published_total{") && $0.contains(#"table="public.users""#) && $0.contains(#"event="UserRegistered""#) }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        }
+        var before = ""
+        try waitUntil("the warm-up event counted", timeout: .seconds(10)) {
+            before = try operationsHTTPGet(port: port, path: "/metrics").body
+            return published(before) >= 1
+        }
+        let deadBefore = prometheusValue(before, "walbridge_events_dead_lettered_total") ?? 0
         setup.cluster.pushRequestErrors(apiKey: .produce, errors: [.messageSizeTooLarge])
         let rejected = try setup.insertUser("rejected")
         let dead = try letters.collect(count: 1)
         try setup.insertUser("accepted")
         let events = try collector.collect(count: 2)
+        try waitUntil("the dead-letter and published counters", timeout: .seconds(10)) {
+            let exposition = try operationsHTTPGet(port: port, path: "/metrics").body
+            return prometheusValue(exposition, "walbridge_events_dead_lettered_total") == deadBefore + 1
+                && published(exposition) == published(before) + 1
+        }
         #expect(try bridge.stopAndWait() == nil)
         let letter = try #require(dead.first)
         #expect(letter.key == "\(rejected)", "same key as the event")
