@@ -129,6 +129,13 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// `text` as a JSON string literal, quoted and escaped.
+    public static func quoted(_ text: String) -> String {
+        var writer = JSONWriter(capacity: text.utf8.count + 2)
+        writer.string(text)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
     /// Appends a key and its colon: `"name":`.
     public mutating func key(_ name: String) {
         string(name)

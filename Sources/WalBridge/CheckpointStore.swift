@@ -1,3 +1,4 @@
+import EventMapping
 import Foundation
 import PostgresReplication
 
@@ -68,8 +69,8 @@ public struct CheckpointStore: Sendable {
         } catch {
             throw CheckpointError(path: path, reason: "cannot create directory \(directory): \(error.localizedDescription)", isIOFailure: true)
         }
-        let text = "{\"version\": \(Checkpoint.currentVersion), \"systemId\": \(jsonString(checkpoint.systemID)), "
-            + "\"slot\": \(jsonString(checkpoint.slot)), \"lsn\": \"\(checkpoint.lsn)\", "
+        let text = "{\"version\": \(Checkpoint.currentVersion), \"systemId\": \(JSONWriter.quoted(checkpoint.systemID)), "
+            + "\"slot\": \(JSONWriter.quoted(checkpoint.slot)), \"lsn\": \"\(checkpoint.lsn)\", "
             + "\"updatedAt\": \"\(checkpoint.updatedAt.formatted(.iso8601))\"}\n"
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -97,18 +98,5 @@ public struct CheckpointStore: Sendable {
 
     private func ioError(_ what: String) -> CheckpointError {
         CheckpointError(path: path, reason: "\(what): \(String(cString: strerror(errno)))", isIOFailure: true)
-    }
-
-    private func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventMapping
 import Foundation
 import KafkaPublisher
 
@@ -55,28 +56,14 @@ struct DevConsumeCommand: ParsableCommand {
     static func line(for record: ConsumedRecord) -> String {
         func text(_ bytes: [UInt8]?) -> String {
             guard let bytes else { return "null" }
-            return jsonString(String(decoding: bytes, as: UTF8.self))
+            return JSONWriter.quoted(String(decoding: bytes, as: UTF8.self))
         }
-        let headers = record.headers.map { "\(jsonString($0.name)):\(text($0.value))" }.joined(separator: ",")
+        let headers = record.headers.map { "\(JSONWriter.quoted($0.name)):\(text($0.value))" }.joined(separator: ",")
         var value = "null"
         if let bytes = record.value {
             let string = String(decoding: bytes, as: UTF8.self)
-            value = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil ? string : jsonString(string)
+            value = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil ? string : JSONWriter.quoted(string)
         }
-        return "{\"topic\":\(jsonString(record.topic)),\"partition\":\(record.partition),\"offset\":\(record.offset),\"key\":\(text(record.key)),\"headers\":{\(headers)},\"value\":\(value)}"
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        return "{\"topic\":\(JSONWriter.quoted(record.topic)),\"partition\":\(record.partition),\"offset\":\(record.offset),\"key\":\(text(record.key)),\"headers\":{\(headers)},\"value\":\(value)}"
     }
 }
