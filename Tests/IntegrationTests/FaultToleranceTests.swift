@@ -111,6 +111,47 @@ struct FaultToleranceTests {
         #expect(!process.stderr.contains(TestDatabase.password))
     }
 
+    @Test("a Postgres restart: reconnect with backoff, resume from the checkpoint, nothing lost or repeated")
+    func postgresRestart() throws {
+        let setup = try BridgeTestSetup()
+        let process = try WalBridgeProcess(["run", "--config", try setup.writeConfiguration()])
+        try process.waitForLog("streaming")
+        let collector = try setup.collector()
+        try setup.insertUsers(prefix: "before", count: 5)
+        try collector.collect(count: 5)
+        try setup.database.waitForConfirmedFlush(atLeast: try setup.database.currentInsertLSN())
+
+        // A fast restart of the whole cluster, as an operator or a crash-restart would do.
+        let pgCtl = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", TestDatabase.socketDirectory + "/data", "-m", "fast", "-w", "-t", "60", "restart"]
+        let command = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + pgCtl : pgCtl
+        let restart = try ChildProcess(
+            executable: command[0], arguments: Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,
+            stdout: "/dev/null", stderr: "/dev/null")
+        #expect(try restart.wait(timeout: .seconds(90)) == 0)
+
+        // The test's own admin session died with the server: use a new one.
+        let admin = try PostgresConnection(url: TestDatabase.adminConninfo(database: setup.database.name), replication: false)
+        try process.waitForLog("reconnecting")
+        try waitUntil("the slot streamed again", timeout: .seconds(60)) {
+            try admin.slot(named: setup.database.slot)?.isActive == true
+        }
+        try admin.query("""
+            INSERT INTO users (username, email, password_hash)
+            SELECT 'after' || g, 'after' || g || '@example.com', 'h' FROM generate_series(1, 5) g
+            """)
+        try waitUntil("every row", timeout: .seconds(30)) {
+            _ = try collector.drain(for: .milliseconds(200))
+            return eventsByUsername(collector.events).count >= 10
+        }
+        #expect(process.isRunning, "a restart is a runtime failure to wait out, not a reason to exit")
+        process.signal(SIGTERM)
+        #expect(try process.waitForExit() == 0)
+        let events = try collector.drain(for: .milliseconds(300))
+        let byUser = eventsByUsername(events)
+        #expect((1...5).allSatisfy { byUser["before\($0)"] != nil && byUser["after\($0)"] != nil })
+        #expect(events.count == 10, "nothing checkpointed was published again")
+    }
+
     @Test("an idle slot in a busy cluster: confirmed_flush_lsn follows the server, so WAL is not pinned")
     func idleSlotDoesNotPinWAL() throws {
         let setup = try BridgeTestSetup()
