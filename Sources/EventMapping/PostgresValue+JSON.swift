@@ -126,17 +126,8 @@ enum CivilTime {
         return (date(daysSinceEpoch: Int(days)), time)
     }
 
-    /// Howard Hinnant's `civil_from_days`.
     static func date(daysSinceEpoch: Int) -> PostgresDate {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilCalendar.date(dayNumber: daysSinceEpoch)
         return PostgresDate(year: year, month: month, day: day)
     }
 }

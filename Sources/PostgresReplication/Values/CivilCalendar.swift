@@ -1,11 +1,12 @@
 /// Proleptic Gregorian calendar arithmetic on day numbers (days since
-/// 1970-01-01), valid for any year that fits in `Int`.
-enum CivilCalendar {
-    static func isLeapYear(_ year: Int) -> Bool {
+/// 1970-01-01), valid for any year that fits in `Int`. Public so that the
+/// JSON encoder formats instants with the same arithmetic the decoder uses.
+public enum CivilCalendar {
+    public static func isLeapYear(_ year: Int) -> Bool {
         year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
     }
 
-    static func daysInMonth(year: Int, month: Int) -> Int {
+    public static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: return isLeapYear(year) ? 29 : 28
         case 4, 6, 9, 11: return 30
@@ -14,7 +15,7 @@ enum CivilCalendar {
     }
 
     /// Day number of a valid date (March-based era computation).
-    static func dayNumber(year: Int, month: Int, day: Int) -> Int {
+    public static func dayNumber(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -25,7 +26,7 @@ enum CivilCalendar {
     }
 
     /// The date of a day number (inverse of `dayNumber`).
-    static func date(dayNumber: Int) -> (year: Int, month: Int, day: Int) {
+    public static func date(dayNumber: Int) -> (year: Int, month: Int, day: Int) {
         let z = dayNumber + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
