@@ -146,15 +146,20 @@ extension EventMapper {
         let relationColumns = relation.columns
         var hint = 0
         for column in columns {
-            var found: Int?
-            for step in 0..<relationColumns.count {
-                let index = (hint + step) % relationColumns.count
-                if relationColumns[index].name == column { found = index; break }
-            }
+            let found = index(of: column, in: relationColumns, from: hint)
             result.append(found)
             if let found { hint = found + 1 }
         }
         return result
+    }
+
+    /// The index of the column named `column`, scanning from `hint` and wrapping around.
+    private static func index(of column: String, in relationColumns: [Relation.Column], from hint: Int) -> Int? {
+        for step in 0..<relationColumns.count {
+            let index = (hint + step) % relationColumns.count
+            if relationColumns[index].name == column { return index }
+        }
+        return nil
     }
 
     /// The mapped columns (source names) a relation does not have: dropped or
@@ -176,12 +181,7 @@ extension EventMapper {
         let relationColumns = relation.columns
         var hint = 0
         for column in columns {
-            var found: Int?
-            for step in 0..<relationColumns.count {
-                let index = (hint + step) % relationColumns.count
-                if relationColumns[index].name == column { found = index; break }
-            }
-            guard let found else { try missing(column) }
+            guard let found = index(of: column, in: relationColumns, from: hint) else { try missing(column) }
             result.append(found)
             hint = found + 1
         }
