@@ -81,16 +81,7 @@ public final class PostgresConnection {
     /// Interpolate values only through `quoteLiteral(_:)` / `quoteIdentifier(_:)`.
     @discardableResult
     public func query(_ sql: String) throws(PostgresError) -> QueryResult {
-        guard let result = PQexec(handle, sql) else {
-            throw connectionError()
-        }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return QueryResult(copying: result)
-        default:
-            throw serverError(from: result)
-        }
+        try rows(of: PQexec(handle, sql))
     }
 
     /// Runs a statement with `$1…$n` parameters sent separately (extended
@@ -100,6 +91,11 @@ public final class PostgresConnection {
         let result: OpaquePointer? = withOptionalCStringArray(parameters) { pointers in
             PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
+        return try rows(of: result)
+    }
+
+    /// Copies out a finished statement's rows (and frees the result), or throws its error.
+    private func rows(of result: OpaquePointer?) throws(PostgresError) -> QueryResult {
         guard let result else { throw connectionError() }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
