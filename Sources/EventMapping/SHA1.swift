@@ -1,8 +1,14 @@
 /// SHA-1 (FIPS 180-4), used only for name-based (version 5) UUIDs.
 ///
 /// Not for security: UUIDv5 is defined on SHA-1. One-shot over a contiguous
-/// buffer, without heap allocation.
+/// buffer, without heap allocation: the message schedule is an 80-word buffer on
+/// the stack, the padding tail a 128-byte stack buffer, and every shift and
+/// index in the compression function is unchecked (`&<<`, `&>>`, `& 15`), so
+/// the optimiser turns each round into a handful of instructions.
 public enum SHA1 {
+    /// The five 32-bit state words.
+    typealias Words = (UInt32, UInt32, UInt32, UInt32, UInt32)
+
     /// The 20-byte digest of `bytes`.
     public static func digest(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         let array = Array(bytes)
@@ -18,7 +24,7 @@ public enum SHA1 {
         }.joined()
     }
 
-    static func digestBytes(_ words: (UInt32, UInt32, UInt32, UInt32, UInt32)) -> [UInt8] {
+    static func digestBytes(_ words: Words) -> [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(20)
         for word in [words.0, words.1, words.2, words.3, words.4] {
@@ -30,52 +36,96 @@ public enum SHA1 {
         return result
     }
 
+    static let initialState: Words = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+
     /// The five state words after hashing `message` (with padding).
-    static func hash(_ message: UnsafeRawBufferPointer) -> (UInt32, UInt32, UInt32, UInt32, UInt32) {
-        var state: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { schedule in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
-                let fullBlocks = message.count / 64
-                for block in 0..<fullBlocks {
-                    compress(&state, UnsafeRawBufferPointer(rebasing: message[(block * 64)..<(block * 64 + 64)]), schedule)
-                }
-                // Padding: the rest, 0x80, zeros, then the bit length (big-endian) in one or two blocks.
-                let restCount = message.count - fullBlocks * 64
-                let tailBytes = UnsafeMutableRawBufferPointer(tail)
-                tailBytes.initializeMemory(as: UInt8.self, repeating: 0)
-                for i in 0..<restCount { tailBytes[i] = message[fullBlocks * 64 + i] }
-                tailBytes[restCount] = 0x80
-                let tailLength = restCount + 1 + 8 <= 64 ? 64 : 128
-                let bitLength = UInt64(message.count) &* 8
-                for i in 0..<8 { tailBytes[tailLength - 1 - i] = UInt8(truncatingIfNeeded: bitLength >> (8 * UInt64(i))) }
-                let tailRaw = UnsafeRawBufferPointer(tailBytes)
-                compress(&state, UnsafeRawBufferPointer(rebasing: tailRaw[0..<64]), schedule)
-                if tailLength == 128 { compress(&state, UnsafeRawBufferPointer(rebasing: tailRaw[64..<128]), schedule) }
+    static func hash(_ message: UnsafeRawBufferPointer) -> Words {
+        var state = initialState
+        let count = message.count
+        let fullBlocks = count &>> 6
+        if let base = message.baseAddress {
+            for block in 0..<fullBlocks { compress(&state, base + block &* 64) }
+        }
+        // Padding: the rest, 0x80, zeros, then the bit length (big-endian) in one or two blocks.
+        let restCount = count &- fullBlocks &* 64
+        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 8) { tail in
+            let tail = tail.baseAddress!
+            tail.initializeMemory(as: UInt8.self, repeating: 0, count: 128)
+            if restCount > 0, let base = message.baseAddress {
+                tail.copyMemory(from: base + fullBlocks &* 64, byteCount: restCount)
             }
+            tail.storeBytes(of: 0x80, toByteOffset: restCount, as: UInt8.self)
+            let tailLength = restCount < 56 ? 64 : 128
+            let bitLength = UInt64(truncatingIfNeeded: count) &* 8
+            tail.storeBytes(of: bitLength.bigEndian, toByteOffset: tailLength &- 8, as: UInt64.self)
+            compress(&state, UnsafeRawPointer(tail))
+            if tailLength == 128 { compress(&state, UnsafeRawPointer(tail + 64)) }
         }
         return state
     }
 
-    private static func compress(
-        _ state: inout (UInt32, UInt32, UInt32, UInt32, UInt32), _ block: UnsafeRawBufferPointer, _ w: UnsafeMutableBufferPointer<UInt32>
-    ) {
-        for t in 0..<16 {
-            w[t] = UInt32(block[t * 4]) << 24 | UInt32(block[t * 4 + 1]) << 16 | UInt32(block[t * 4 + 2]) << 8 | UInt32(block[t * 4 + 3])
+    /// One application of the compression function to the 64 bytes at `block`.
+    @inline(__always)
+    static func compress(_ state: inout Words, _ block: UnsafeRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { schedule in
+            let w = schedule.baseAddress!
+            for t in 0..<16 {
+                w[t] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: t &* 4, as: UInt32.self))
+            }
+            for t in 16..<80 {
+                w[t] = rotl(w[t &- 3] ^ w[t &- 8] ^ w[t &- 14] ^ w[t &- 16], 1)
+            }
+            var (a, b, c, d, e) = state
+            // Five rounds per step with the variables rotated through the
+            // arguments instead of shuffled: each round updates `e` and `b` only.
+            for t in stride(from: 0, to: 20, by: 5) {
+                round(a, &b, c, d, &e, choose(b, c, d) &+ 0x5A82_7999 &+ w[t])
+                round(e, &a, b, c, &d, choose(a, b, c) &+ 0x5A82_7999 &+ w[t &+ 1])
+                round(d, &e, a, b, &c, choose(e, a, b) &+ 0x5A82_7999 &+ w[t &+ 2])
+                round(c, &d, e, a, &b, choose(d, e, a) &+ 0x5A82_7999 &+ w[t &+ 3])
+                round(b, &c, d, e, &a, choose(c, d, e) &+ 0x5A82_7999 &+ w[t &+ 4])
+            }
+            for t in stride(from: 20, to: 40, by: 5) {
+                round(a, &b, c, d, &e, (b ^ c ^ d) &+ 0x6ED9_EBA1 &+ w[t])
+                round(e, &a, b, c, &d, (a ^ b ^ c) &+ 0x6ED9_EBA1 &+ w[t &+ 1])
+                round(d, &e, a, b, &c, (e ^ a ^ b) &+ 0x6ED9_EBA1 &+ w[t &+ 2])
+                round(c, &d, e, a, &b, (d ^ e ^ a) &+ 0x6ED9_EBA1 &+ w[t &+ 3])
+                round(b, &c, d, e, &a, (c ^ d ^ e) &+ 0x6ED9_EBA1 &+ w[t &+ 4])
+            }
+            for t in stride(from: 40, to: 60, by: 5) {
+                round(a, &b, c, d, &e, majority(b, c, d) &+ 0x8F1B_BCDC &+ w[t])
+                round(e, &a, b, c, &d, majority(a, b, c) &+ 0x8F1B_BCDC &+ w[t &+ 1])
+                round(d, &e, a, b, &c, majority(e, a, b) &+ 0x8F1B_BCDC &+ w[t &+ 2])
+                round(c, &d, e, a, &b, majority(d, e, a) &+ 0x8F1B_BCDC &+ w[t &+ 3])
+                round(b, &c, d, e, &a, majority(c, d, e) &+ 0x8F1B_BCDC &+ w[t &+ 4])
+            }
+            for t in stride(from: 60, to: 80, by: 5) {
+                round(a, &b, c, d, &e, (b ^ c ^ d) &+ 0xCA62_C1D6 &+ w[t])
+                round(e, &a, b, c, &d, (a ^ b ^ c) &+ 0xCA62_C1D6 &+ w[t &+ 1])
+                round(d, &e, a, b, &c, (e ^ a ^ b) &+ 0xCA62_C1D6 &+ w[t &+ 2])
+                round(c, &d, e, a, &b, (d ^ e ^ a) &+ 0xCA62_C1D6 &+ w[t &+ 3])
+                round(b, &c, d, e, &a, (c ^ d ^ e) &+ 0xCA62_C1D6 &+ w[t &+ 4])
+            }
+            state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e)
         }
-        for t in 16..<80 { w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
-        var (a, b, c, d, e) = state
-        @inline(__always)
-        func round(_ f: UInt32, _ k: UInt32, _ t: Int) {
-            let temp = rotl(a, 5) &+ f &+ e &+ k &+ w[t]
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
-        }
-        for t in 0..<20 { round((b & c) | (~b & d), 0x5A82_7999, t) }
-        for t in 20..<40 { round(b ^ c ^ d, 0x6ED9_EBA1, t) }
-        for t in 40..<60 { round((b & c) | (b & d) | (c & d), 0x8F1B_BCDC, t) }
-        for t in 60..<80 { round(b ^ c ^ d, 0xCA62_C1D6, t) }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e)
     }
 
+    /// One round: `e += rotl(a, 5) + f(b, c, d) + k + w[t]` (`fkw` is the last
+    /// three), `b = rotl(b, 30)`; the caller renames the variables for the next.
     @inline(__always)
-    private static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
+    private static func round(_ a: UInt32, _ b: inout UInt32, _ c: UInt32, _ d: UInt32, _ e: inout UInt32, _ fkw: UInt32) {
+        e = e &+ rotl(a, 5) &+ fkw
+        b = rotl(b, 30)
+    }
+
+    /// Rounds 0–19: `(b & c) | (~b & d)`.
+    @inline(__always)
+    private static func choose(_ b: UInt32, _ c: UInt32, _ d: UInt32) -> UInt32 { d ^ (b & (c ^ d)) }
+
+    /// Rounds 40–59: `(b & c) | (b & d) | (c & d)`.
+    @inline(__always)
+    private static func majority(_ b: UInt32, _ c: UInt32, _ d: UInt32) -> UInt32 { (b & c) | (d & (b | c)) }
+
+    @inline(__always)
+    private static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x &<< n | x &>> (32 &- n) }
 }

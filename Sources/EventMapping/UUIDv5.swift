@@ -12,9 +12,11 @@ public enum UUIDv5 {
         precondition(namespace.count == 16, "a UUID namespace is 16 bytes")
         let total = 16 + name.count
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { buffer in
-            _ = buffer.initialize(from: namespace)
-            var index = 16
-            for byte in name { buffer[index] = byte; index += 1 }
+            _ = buffer.initialize(fromContentsOf: namespace)
+            let rest = UnsafeMutableBufferPointer(rebasing: buffer[16...])
+            if name.withContiguousStorageIfAvailable({ _ = rest.initialize(fromContentsOf: $0) }) == nil {
+                _ = rest.initialize(fromContentsOf: name)
+            }
             let words = SHA1.hash(UnsafeRawBufferPointer(buffer))
             return format(words)
         }
