@@ -38,17 +38,22 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// Appends a decimal integer without sign. The digits are written right
+    /// to left into a stack buffer and appended at once.
     public mutating func unsigned(_ value: UInt64) {
         if value < 10 {
-            byte(UInt8(ascii: "0") + UInt8(value))
+            byte(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
         }
-        var digits: (UInt64, Int) = (value, 0)
-        var divisor: UInt64 = 1
-        while digits.0 / divisor >= 10 { divisor *= 10; digits.1 += 1 }
-        while divisor > 0 {
-            byte(UInt8(ascii: "0") + UInt8(digits.0 / divisor % 10))
-            divisor /= 10
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var rest = value
+            var start = 20
+            while rest > 0 {
+                start &-= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 
@@ -60,13 +65,23 @@ public struct JSONWriter: Sendable {
             padded(-value, width: width)
             return
         }
-        var divisor = 1
-        var needed = 1
-        while value / divisor >= 10 { divisor *= 10; needed += 1 }
-        if needed < width { for _ in needed..<width { byte(UInt8(ascii: "0")) } }
-        while divisor > 0 {
-            byte(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
+        var digits = 1
+        var rest = value
+        while rest >= 10 { rest /= 10; digits &+= 1 }
+        for _ in digits..<max(digits, width) { byte(UInt8(ascii: "0")) }
+        unsigned(UInt64(value))
+    }
+
+    /// Writes `value` (non-negative, below 10^`width`) as exactly `width`
+    /// digits at `out`, zero-padded: the fixed-width fields of dates and times.
+    @inline(__always)
+    static func fixedDigits(_ value: Int, width: Int, at out: UnsafeMutablePointer<UInt8>) {
+        var rest = value
+        var index = width
+        while index > 0 {
+            index &-= 1
+            out[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
         }
     }
 
@@ -82,6 +97,10 @@ public struct JSONWriter: Sendable {
 
     /// Appends the escaped content of a string (no surrounding quotes).
     public mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        guard Self.needsEscaping(utf8) else {
+            bytes.append(contentsOf: utf8)
+            return
+        }
         var runStart = 0
         for index in 0..<utf8.count {
             let c = utf8[index]
@@ -104,6 +123,34 @@ public struct JSONWriter: Sendable {
             }
         }
         if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+    }
+
+    /// Whether any byte is a control character, `"` or `\\`: eight bytes at a
+    /// time (a byte-wise "less than" and two "equals" on one 64-bit word), the
+    /// rest one by one. Most values need no escaping and are copied at once.
+    @inline(__always)
+    static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = utf8.baseAddress else { return false }
+        let count = utf8.count
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var index = 0
+        while index &+ 8 <= count {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            let control = (word &- ones &* 0x20) & ~word & highBits
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let quoteZero = (quote &- ones) & ~quote & highBits
+            let backslashZero = (backslash &- ones) & ~backslash & highBits
+            if control | quoteZero | backslashZero != 0 { return true }
+            index &+= 8
+        }
+        while index < count {
+            let c = base[index]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            index &+= 1
+        }
+        return false
     }
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -81,22 +81,50 @@ extension JSONWriter {
 
     /// `YYYY-MM-DD` (years above 9999 in full).
     public mutating func date(_ date: PostgresDate) {
-        padded(date.year, width: 4)
-        byte(UInt8(ascii: "-"))
-        padded(date.month, width: 2)
-        byte(UInt8(ascii: "-"))
-        padded(date.day, width: 2)
+        guard (0...9999).contains(date.year), (0...99).contains(date.month), (0...99).contains(date.day) else {
+            padded(date.year, width: 4)
+            byte(UInt8(ascii: "-"))
+            padded(date.month, width: 2)
+            byte(UInt8(ascii: "-"))
+            padded(date.day, width: 2)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { out in
+            let p = out.baseAddress!
+            Self.fixedDigits(date.year, width: 4, at: p)
+            p[4] = UInt8(ascii: "-")
+            Self.fixedDigits(date.month, width: 2, at: p + 5)
+            p[7] = UInt8(ascii: "-")
+            Self.fixedDigits(date.day, width: 2, at: p + 8)
+            bytes.append(contentsOf: UnsafeBufferPointer(out))
+        }
     }
 
     /// `HH:MM:SS.ffffff`.
     public mutating func time(_ time: PostgresTime) {
-        padded(time.hour, width: 2)
-        byte(UInt8(ascii: ":"))
-        padded(time.minute, width: 2)
-        byte(UInt8(ascii: ":"))
-        padded(time.second, width: 2)
-        byte(UInt8(ascii: "."))
-        padded(time.microsecond, width: 6)
+        guard (0...99).contains(time.hour), (0...99).contains(time.minute), (0...99).contains(time.second),
+              (0...999_999).contains(time.microsecond)
+        else {
+            padded(time.hour, width: 2)
+            byte(UInt8(ascii: ":"))
+            padded(time.minute, width: 2)
+            byte(UInt8(ascii: ":"))
+            padded(time.second, width: 2)
+            byte(UInt8(ascii: "."))
+            padded(time.microsecond, width: 6)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 15) { out in
+            let p = out.baseAddress!
+            Self.fixedDigits(time.hour, width: 2, at: p)
+            p[2] = UInt8(ascii: ":")
+            Self.fixedDigits(time.minute, width: 2, at: p + 3)
+            p[5] = UInt8(ascii: ":")
+            Self.fixedDigits(time.second, width: 2, at: p + 6)
+            p[8] = UInt8(ascii: ".")
+            Self.fixedDigits(time.microsecond, width: 6, at: p + 9)
+            bytes.append(contentsOf: UnsafeBufferPointer(out))
+        }
     }
 
     /// A Unix time in microseconds as RFC 3339 UTC: `2026-11-23T05:12:00.123456Z`.
