@@ -5,9 +5,9 @@
 /// naming the byte offset; nothing traps. A message must fill the buffer
 /// exactly (trailing bytes are an error, as they mean a protocol mismatch).
 ///
-/// Change messages (`I`, `U`, `D`) are copied once into a `[UInt8]` whose
-/// slices become the tuple columns (see `TupleData`); `decode(_: [UInt8])`
-/// shares the caller's array instead of copying.
+/// Change messages (`I`, `U`, `D`) are copied once into a `[UInt8]` that
+/// their `TupleData` keeps (one allocation per change message, none per
+/// column); `decode(_: [UInt8])` shares the caller's array instead of copying.
 public struct PgOutputDecoder: Sendable {
     public init() {}
 
@@ -171,26 +171,22 @@ public struct PgOutputDecoder: Sendable {
         _ reader: inout ByteReader, storage: [UInt8]
     ) throws(PgOutputDecodingError) -> TupleData {
         let count = try reader.readCount16()
-        var columns: [TupleColumn] = []
-        columns.reserveCapacity(min(count, reader.remaining))
+        // Validate the columns once; `TupleData` walks them later without checks.
+        let start = reader.offset
         for _ in 0..<count {
             let kindOffset = reader.offset
             let kind = try reader.readUInt8()
             switch kind {
-            case UInt8(ascii: "n"):
-                columns.append(.null)
-            case UInt8(ascii: "u"):
-                columns.append(.unchangedToast)
+            case UInt8(ascii: "n"), UInt8(ascii: "u"):
+                continue
             case UInt8(ascii: "t"), UInt8(ascii: "b"):
                 let length = try reader.readLength32()
-                let range = try reader.readRange(length)
-                let bytes = storage[range]
-                columns.append(kind == UInt8(ascii: "t") ? .text(bytes) : .binary(bytes))
+                _ = try reader.readRange(length)
             default:
                 throw reader.error(.unknownTupleColumnKind(kind), at: kindOffset)
             }
         }
-        return TupleData(columns: columns)
+        return TupleData(wire: storage, range: start..<reader.offset, count: count)
     }
 
     private static func oldRowKind(_ marker: UInt8) -> OldRowKind? {

@@ -18,7 +18,11 @@ public struct TransactionAssembler: Sendable {
 
     private var state: State = .idle
     /// Relations described so far, by relation ID.
-    public private(set) var relations: [UInt32: Relation] = [:]
+    public private(set) var relations: [UInt32: Relation] = [:] {
+        didSet { lastRelation = nil }
+    }
+    /// The relation of the previous change: most changes hit the same table.
+    private var lastRelation: Relation?
     /// Types described so far.
     public private(set) var types = TypeRegistry()
     public var valueDecoder: PostgresValueDecoder
@@ -124,31 +128,37 @@ public struct TransactionAssembler: Sendable {
         return (info, nextChange)
     }
 
-    private func relation(_ id: UInt32, _ info: TransactionInfo, _ ordinal: Int) throws(TransactionAssemblerError) -> Relation {
+    private mutating func relation(_ id: UInt32, _ info: TransactionInfo, _ ordinal: Int) throws(TransactionAssemblerError) -> Relation {
+        if let last = lastRelation, last.id == id { return last }
         guard let relation = relations[id] else {
             throw TransactionAssemblerError(.unknownRelation(relationID: id), transaction: info, ordinal: ordinal)
         }
+        lastRelation = relation
         return relation
     }
 
     private func decodeRow(
         _ tuple: TupleData, _ relation: Relation, _ info: TransactionInfo, _ ordinal: Int
     ) throws(TransactionAssemblerError) -> Row {
-        guard tuple.columns.count == relation.columns.count else {
+        guard tuple.count == relation.columns.count else {
             throw TransactionAssemblerError(
-                .columnCountMismatch(expected: relation.columns.count, actual: tuple.columns.count),
+                .columnCountMismatch(expected: relation.columns.count, actual: tuple.count),
                 transaction: info, ordinal: ordinal, relation: relation)
         }
         var row: Row = []
-        row.reserveCapacity(tuple.columns.count)
-        for (column, value) in zip(relation.columns, tuple.columns) {
+        row.reserveCapacity(tuple.count)
+        let columns = relation.columns
+        var index = 0
+        try tuple.forEachRawColumn { (value) throws(TransactionAssemblerError) in
+            let column = columns[index]
+            index &+= 1
             switch value {
             case .null:
                 row.append(.value(.null))
             case .unchangedToast:
                 row.append(.unchangedToast)
             case let .text(bytes):
-                do {
+                do throws(ValueDecodingError) {
                     row.append(.value(try valueDecoder.decode(bytes, typeOID: column.typeOID, registry: types)))
                 } catch {
                     throw TransactionAssemblerError(.valueDecoding(column: column.name, error: error),

@@ -38,6 +38,24 @@ public struct PostgresValueDecoder: Sendable {
         try decode(String(decoding: text, as: UTF8.self), typeOID: typeOID, registry: registry)
     }
 
+    /// Decodes the text bytes of one column, borrowed for the call (the
+    /// stream's path): integers are parsed from the bytes, text becomes one
+    /// `String`; everything else goes through `decode(_: String, ...)`.
+    public func decode(_ text: UnsafeRawBufferPointer, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
+        let resolved = resolvedType(typeOID)
+        if case let .scalar(kind) = ValueKind.of(resolved, registry: registry) {
+            switch kind {
+            case .integer:
+                if let value = ScalarText.integer(utf8: text) { return .int(value) }
+            case .text, .other:
+                return .string(String(decoding: text, as: UTF8.self))
+            default:
+                break
+            }
+        }
+        return try decode(String(decoding: text, as: UTF8.self), typeOID: typeOID, registry: registry)
+    }
+
     /// Decodes the text of one column.
     public func decode(_ text: String, typeOID: UInt32, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
         do {

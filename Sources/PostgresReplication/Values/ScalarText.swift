@@ -16,6 +16,31 @@ enum ScalarText {
         return value
     }
 
+    /// The value of `[+-]digits` in 64 bits, or nil (then the `String` path
+    /// reports the error): the same inputs as `Int64(_:radix: 10)` accepts.
+    @inline(__always)
+    static func integer(utf8 bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard let base = bytes.baseAddress, bytes.count > 0, bytes.count <= 20 else { return nil }
+        var index = 0
+        let first = base.load(as: UInt8.self)
+        let negative = first == UInt8(ascii: "-")
+        if negative || first == UInt8(ascii: "+") { index = 1 }
+        guard index < bytes.count else { return nil }
+        // Accumulate as a negative number: its range holds Int64.min.
+        var value: Int64 = 0
+        while index < bytes.count {
+            let digit = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = shifted.subtractingReportingOverflow(Int64(digit))
+            guard !overflow1, !overflow2 else { return nil }
+            value = next
+            index &+= 1
+        }
+        if negative { return value }
+        return value == .min ? nil : -value
+    }
+
     /// `1.5`, `-0`, `1e+30`, `NaN`, `Infinity`, `-Infinity` (float4 is widened
     /// from its shortest decimal text, so `1.1` stays `1.1`).
     static func float(_ text: String) throws(ValueSyntaxError) -> Double {
