@@ -20,6 +20,14 @@ public enum ReplicationStreamError<HandlerError: Error>: Error {
     case ended
 }
 
+/// What `ReplicationStream.readEvents` throws: `ReplicationStreamError` without the handler's case.
+@usableFromInline
+enum ReplicationReadError: Error {
+    case postgres(PostgresError)
+    case decoding(PgOutputDecodingError)
+    case ended
+}
+
 /// The logical replication stream of one slot: `START_REPLICATION` in CopyBoth
 /// mode, reading XLogData and keepalives without blocking, answering keepalives
 /// that ask for a reply, and sending standby status updates with the position
@@ -99,18 +107,52 @@ public final class ReplicationStream {
     /// `waitMilliseconds` for the first one. Each is decoded in place from
     /// libpq's buffer and handed to `handler`. Sends a status update when one is due.
     ///
+    /// Inlinable, and only a shell around the non-generic `readEvents`: the
+    /// caller's module specialises it for its handler's error type, so no
+    /// generic code runs per message.
+    ///
     /// - Returns: how many messages were handled (keepalives included).
+    @inlinable
     @discardableResult
     public func read<E: Error>(
         limit: Int, waitMilliseconds: Int32, _ handler: (ReplicationEvent) throws(E) -> Void
     ) throws(ReplicationStreamError<E>) -> Int {
+        var failure: E? = nil
+        let handled: Int
+        do throws(ReplicationReadError) {
+            handled = try readEvents(limit: limit, waitMilliseconds: waitMilliseconds) { (event: ReplicationEvent) -> Bool in
+                do throws(E) {
+                    try handler(event)
+                    return true
+                } catch {
+                    failure = error
+                    return false
+                }
+            }
+        } catch {
+            switch error {
+            case .postgres(let failure): throw .postgres(failure)
+            case .decoding(let failure): throw .decoding(failure)
+            case .ended: throw .ended
+            }
+        }
+        if let failure { throw .handler(failure) }
+        return handled
+    }
+
+    /// `read`'s loop. `handler` returns false when it failed: reading stops at once.
+    @usableFromInline
+    func readEvents(
+        limit: Int, waitMilliseconds: Int32, _ handler: (ReplicationEvent) -> Bool
+    ) throws(ReplicationReadError) -> Int {
         var handled = 0
         var waited = false
+        var stopped = false
         while handled < limit {
             let outcome: PostgresConnection.CopyRead
             do {
-                outcome = try connection.readCopyData { (bytes: UnsafeRawBufferPointer) throws(ReplicationStreamError<E>) in
-                    try self.dispatch(bytes, handler)
+                outcome = try connection.readCopyData { (bytes: UnsafeRawBufferPointer) throws(ReplicationReadError) in
+                    stopped = !(try self.dispatch(bytes, handler))
                 }
             } catch {
                 switch error {
@@ -120,12 +162,13 @@ public final class ReplicationStream {
             }
             switch outcome {
             case .message:
+                if stopped { return handled }
                 handled += 1
             case .ended:
                 throw .ended
             case .wouldBlock:
                 if waited || handled > 0 {
-                    try statusIfDue(E.self)
+                    try statusIfDue()
                     return handled
                 }
                 waited = true
@@ -139,7 +182,7 @@ public final class ReplicationStream {
                 }
             }
         }
-        try statusIfDue(E.self)
+        try statusIfDue()
         return handled
     }
 
@@ -179,13 +222,14 @@ public final class ReplicationStream {
         return Int32(clamping: max(1, milliseconds))
     }
 
-    private func statusIfDue<E: Error>(_: E.Type) throws(ReplicationStreamError<E>) {
+    private func statusIfDue() throws(ReplicationReadError) {
         do { try sendStatusIfDue() } catch { throw .postgres(error) }
     }
 
-    private func dispatch<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) throws(E) -> Void
-    ) throws(ReplicationStreamError<E>) {
+    /// Decodes one CopyData message and hands it to `handler`; false when the handler failed.
+    private func dispatch(
+        _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) -> Bool
+    ) throws(ReplicationReadError) -> Bool {
         bytesReceived &+= UInt64(bytes.count)
         let message: ReplicationMessage
         do { message = try ReplicationMessage.decode(bytes) } catch { throw .decoding(error) }
@@ -199,11 +243,12 @@ public final class ReplicationStream {
             }
             if walStart > receivedLSN { receivedLSN = walStart }
             if walEnd > serverWALEnd { serverWALEnd = walEnd }
-            do { try handler(.message(decoded, walStart: walStart)) } catch { throw .handler(error) }
+            return handler(.message(decoded, walStart: walStart))
         case .keepalive(let walEnd, _, let reply):
             if walEnd > serverWALEnd { serverWALEnd = walEnd }
-            do { try handler(.keepalive(walEnd: walEnd)) } catch { throw .handler(error) }
+            guard handler(.keepalive(walEnd: walEnd)) else { return false }
             if reply { replyRequested = true }
+            return true
         }
     }
 
