@@ -15,9 +15,13 @@
 static const char walbridge_empty_bytes[1] = {0};
 
 /*
- * Produces one message to `topic` with the partitioner choosing the partition
- * (RD_KAFKA_PARTITION_UA) and RD_KAFKA_MSG_F_COPY (librdkafka copies key and
- * value before returning, so the caller's buffers may be freed at once).
+ * Produces one message to `rkt` (a topic handle from rd_kafka_topic_new(),
+ * which spares librdkafka a topic lookup by name per message) or, when `rkt`
+ * is NULL, to the topic named `topic`, with the partitioner choosing the
+ * partition (RD_KAFKA_PARTITION_UA) and RD_KAFKA_MSG_F_COPY (librdkafka
+ * copies key and value before returning, so the caller's buffers may be freed
+ * at once). Calls rd_kafka_produceva(), the non-variadic form of
+ * rd_kafka_producev().
  *
  * key_present / value_present: 0 = null (absent), non-zero = present, even
  * when the length is 0 (an empty key or value is not a null one).
@@ -29,42 +33,53 @@ static const char walbridge_empty_bytes[1] = {0};
  */
 static inline rd_kafka_resp_err_t
 walbridge_produce(rd_kafka_t *rk,
+                  rd_kafka_topic_t *rkt,
                   const char *topic,
                   const void *key, size_t key_len, int key_present,
                   const void *value, size_t value_len, int value_present,
                   rd_kafka_headers_t *headers,
                   void *msg_opaque) {
-        const void *k = NULL;
-        size_t klen   = 0;
-        void *v       = NULL;
-        size_t vlen   = 0;
+        rd_kafka_vu_t vus[7];
+        size_t count = 0;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t code;
 
+        if (rkt) {
+                vus[count].vtype = RD_KAFKA_VTYPE_RKT;
+                vus[count++].u.rkt = rkt;
+        } else {
+                vus[count].vtype = RD_KAFKA_VTYPE_TOPIC;
+                vus[count++].u.cstr = topic;
+        }
+        vus[count].vtype = RD_KAFKA_VTYPE_PARTITION;
+        vus[count++].u.i32 = RD_KAFKA_PARTITION_UA;
+        vus[count].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+        vus[count++].u.i = RD_KAFKA_MSG_F_COPY;
         if (key_present) {
-                k    = key ? key : (const void *)walbridge_empty_bytes;
-                klen = key ? key_len : 0;
+                vus[count].vtype = RD_KAFKA_VTYPE_KEY;
+                vus[count].u.mem.ptr = (void *)(key ? key : (const void *)walbridge_empty_bytes);
+                vus[count++].u.mem.size = key ? key_len : 0;
         }
         if (value_present) {
                 /* With RD_KAFKA_MSG_F_COPY librdkafka never writes to or frees
-                 * the value, the cast only satisfies the macro's type. */
-                v    = value ? (void *)value : (void *)walbridge_empty_bytes;
-                vlen = value ? value_len : 0;
+                 * the value; the cast only satisfies the union's type. */
+                vus[count].vtype = RD_KAFKA_VTYPE_VALUE;
+                vus[count].u.mem.ptr = (void *)(value ? value : (const void *)walbridge_empty_bytes);
+                vus[count++].u.mem.size = value ? value_len : 0;
         }
-
         if (headers) {
-                return rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(topic),
-                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY(k, klen), RD_KAFKA_V_VALUE(v, vlen),
-                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg_opaque),
-                    RD_KAFKA_V_END);
+                vus[count].vtype = RD_KAFKA_VTYPE_HEADERS;
+                vus[count++].u.headers = headers;
         }
-        return rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, klen),
-            RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_OPAQUE(msg_opaque),
-            RD_KAFKA_V_END);
+        vus[count].vtype = RD_KAFKA_VTYPE_OPAQUE;
+        vus[count++].u.ptr = msg_opaque;
+
+        error = rd_kafka_produceva(rk, vus, count);
+        if (!error)
+                return RD_KAFKA_RESP_ERR_NO_ERROR;
+        code = rd_kafka_error_code(error);
+        rd_kafka_error_destroy(error);
+        return code;
 }
 
 /*

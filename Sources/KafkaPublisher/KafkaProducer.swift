@@ -34,6 +34,8 @@ public final class KafkaProducer {
     /// A handle for every topic produced to, kept until `close`, created with a
     /// synchronous metadata lookup (see ``prepare(topics:timeoutMilliseconds:)``).
     private var topicHandles: [String: OpaquePointer] = [:]
+    /// The topic of the previous record and its handle (one of `topicHandles`).
+    private var lastTopic: (name: String, handle: OpaquePointer)?
 
     /// The logger that receives librdkafka's log lines and client errors.
     public var logger: Logger { state.logger }
@@ -93,6 +95,7 @@ public final class KafkaProducer {
     }
 
     private func destroyTopicHandles() {
+        lastTopic = nil
         for topicHandle in topicHandles.values { rd_kafka_topic_destroy(topicHandle) }
         topicHandles = [:]
     }
@@ -146,7 +149,7 @@ public final class KafkaProducer {
         guard let handle else {
             throw KafkaError.from(.destroyed, kind: .produce, topic: topic)
         }
-        if topicHandles[topic] == nil { prepare(topics: [topic]) }
+        let topicHandle = topicHandle(for: topic)
         var cHeaders: OpaquePointer? = nil
         if !headers.isEmpty {
             cHeaders = rd_kafka_headers_new(headers.count)
@@ -160,7 +163,7 @@ public final class KafkaProducer {
         let err = withOptionalBytes(key) { keyPointer, keyCount, keyPresent in
             withOptionalBytes(value) { valuePointer, valueCount, valuePresent in
                 walbridge_produce(
-                    handle, topic,
+                    handle, topicHandle, topic,
                     keyPointer, keyCount, keyPresent,
                     valuePointer, valueCount, valuePresent,
                     cHeaders, opaque)
@@ -182,6 +185,19 @@ public final class KafkaProducer {
         throw KafkaError.from(
             code, kind: .produce, detail: detail, topic: topic, recordBytes: recordBytes,
             producerMessageMaxBytes: messageMaxBytes, raisedAsFatal: raisedAsFatal)
+    }
+
+    /// The handle of `topic`, preparing it the first time (nil if librdkafka
+    /// refused one: then the record names its topic). The last one is kept
+    /// aside: a stream mostly produces to one topic, so most calls cost a
+    /// string comparison instead of a dictionary lookup.
+    @inline(__always)
+    private func topicHandle(for topic: String) -> OpaquePointer? {
+        if let last = lastTopic, last.name == topic { return last.handle }
+        if topicHandles[topic] == nil { prepare(topics: [topic]) }
+        guard let handle = topicHandles[topic] else { return nil }
+        lastTopic = (topic, handle)
+        return handle
     }
 
     // MARK: Serving callbacks
