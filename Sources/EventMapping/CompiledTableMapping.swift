@@ -26,6 +26,8 @@ final class CompiledTableMapping: Sendable {
     let insert: Event?
     let update: Event?
     let delete: Event?
+    /// The snapshot (backfill) event: `snapshot.event`, else the insert event.
+    let snapshot: Event?
     let schemaVersionHeader: [UInt8]
 
     init(mapping: TableMapping, keyColumns: [String], database: String) {
@@ -60,6 +62,7 @@ final class CompiledTableMapping: Sendable {
         insert = event(mapping.events.insert)
         update = event(mapping.events.update)
         delete = event(mapping.events.delete)
+        snapshot = event(mapping.snapshotEventType)
         schemaVersionHeader = Array(String(version).utf8)
     }
 
@@ -76,6 +79,7 @@ final class CompiledTableMapping: Sendable {
 enum EnvelopeParts {
     static let eventIDStart: [UInt8] = Array("{\"eventId\":\"".utf8)
     static let txIDPart: [UInt8] = Array("\",\"txId\":".utf8)
+    static let snapshotFlag: [UInt8] = Array(",\"snapshot\":true".utf8)
     static let dataPart: [UInt8] = Array("},\"data\":{".utf8)
     static let previousPart: [UInt8] = Array(",\"previous\":{".utf8)
     static let changedFieldsPart: [UInt8] = Array(",\"changedFields\":[".utf8)

@@ -16,8 +16,10 @@ enum FieldSlot: Sendable {
 }
 
 extension EventMapper {
-    func mapTableChange(_ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo) throws(MappingError) -> [EventRecord] {
-        guard let event = compiled.event(for: change.operation) else { return [] }
+    func mapTableChange(
+        _ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo, snapshot: SnapshotEventContext? = nil
+    ) throws(MappingError) -> [EventRecord] {
+        guard let event = snapshot == nil ? compiled.event(for: change.operation) : compiled.snapshot else { return [] }
         let table = compiled.mapping.table
         let operation = change.operation.name
         func fail(_ reason: MappingError.Reason) -> MappingError {
@@ -75,7 +77,8 @@ extension EventMapper {
         // The Kafka key, from the published state.
         let key = try keyBytes(compiled: compiled, data: data) { reason throws(MappingError) in throw fail(reason) }
 
-        let id = eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
+        let id = snapshot.map { snapshotEventID(jobID: $0.jobID, table: compiled.mapping.table, key: key) }
+            ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
         var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
         writer.raw(EnvelopeParts.eventIDStart)
         writer.raw(id)
@@ -85,6 +88,7 @@ extension EventMapper {
         writer.lsn(transaction.commitLSN)
         writer.raw(EnvelopeParts.txIDPart)
         writer.unsigned(UInt64(transaction.xid))
+        if snapshot != nil { writer.raw(EnvelopeParts.snapshotFlag) }
         writer.raw(EnvelopeParts.dataPart)
         writeObjectBody(&writer, data, compiled)
         writer.byte(UInt8(ascii: "}"))

@@ -11,11 +11,28 @@ public struct BridgeOptions: Sendable {
     /// `--wait-for-slot`: when another connection holds the slot, wait for it
     /// to be released (a hot standby) instead of failing.
     public var waitForSlot = false
+    /// `walbridge snapshot`: backfill these tables (while streaming), then return.
+    public var snapshot: SnapshotRequest?
+    /// Called about once a second with the backfill's delivered progress, and once when it ends.
+    public var onSnapshotProgress: (@Sendable (SnapshotProgress, _ final: Bool) -> Void)?
     public var tuning = PipelineTuning()
 
     public init(fromLSN: LSN? = nil, waitForSlot: Bool = false) {
         self.fromLSN = fromLSN
         self.waitForSlot = waitForSlot
+    }
+}
+
+/// What `walbridge snapshot` asks for.
+public struct SnapshotRequest: Sendable, Hashable {
+    /// The tables to backfill, in order; empty means every table mapping.
+    public var tables: [QualifiedName]
+    /// `--where`: an SQL condition on every table's rows.
+    public var filter: String?
+
+    public init(tables: [QualifiedName], filter: String?) {
+        self.tables = tables
+        self.filter = filter
     }
 }
 
@@ -25,16 +42,18 @@ public struct BridgeOptions: Sendable {
 /// exponential backoff and jitter after transient failures (DESIGN: restart,
 /// replay, CLI). Runs on the calling thread until stopped.
 public final class Bridge {
-    private let configuration: BridgeConfiguration
-    private let options: BridgeOptions
+    let configuration: BridgeConfiguration
+    let options: BridgeOptions
     private let stop: StopSignal
-    private let logger: Logger
+    let logger: Logger
     private var metrics = BridgeMetrics()
-    private let store: CheckpointStore
+    let store: CheckpointStore
 
     /// The position to resume from after a failure within this process: the last
     /// confirmed watermark (nil until a session has started).
     private var resumeLSN: LSN?
+    /// The backfill progress delivered so far (nil until the first session read the checkpoint).
+    var snapshotState: SnapshotState?
 
     public init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), stop: StopSignal, logger: Logger) {
         self.configuration = configuration
@@ -97,6 +116,7 @@ public final class Bridge {
         if stop.isRequested { return }
 
         let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity)
+        let snapshotState = try snapshotState(connection: connection, prepared: prepared)
         let mapper: EventMapper
         do {
             mapper = try EventMapper(configuration: configuration, keyColumns: prepared.keyColumns,
@@ -120,7 +140,8 @@ public final class Bridge {
             stream = try ReplicationStream(
                 connection: connection, slot: slot.name, publications: [configuration.postgres.publication],
                 startLSN: start, confirmedLSN: slot.confirmedFlushLSN ?? .zero,
-                logicalMessages: !configuration.messageMappings.isEmpty,
+                // Always: the backfill's watermarks are logical messages.
+                logicalMessages: true,
                 statusInterval: statusInterval(connection))
         } catch {
             throw BridgeError(error, context: "cannot start replication from slot '\(slot.name)'")
@@ -134,25 +155,46 @@ public final class Bridge {
         let checkpoints = CheckpointWriter(
             store: store, systemID: prepared.identity.systemID, slot: slot.name,
             interval: options.tuning.checkpointInterval, initial: skipBelow, metrics: metrics)
+        let channel = SnapshotChannel()
+        let readerSession = UInt64.random(in: 1...UInt64.max)
+        let coordinator = SnapshotCoordinator(state: snapshotState, channel: channel, session: readerSession)
+        var reader: SnapshotReader?
+        if let job = snapshotState.job {
+            let plans = snapshotPlans(job, keyColumns: prepared.keyColumns)
+            logger.info("snapshot: backfilling while streaming", metadata: [
+                "tables": "\(job.tables.filter { !$0.done }.map(\.table.description))", "job": "\(job.id)",
+                "rowsDone": "\(job.rowsDone)"])
+            reader = SnapshotReader(url: configuration.postgres.url, job: job, plans: plans, channel: channel,
+                                    session: readerSession, valueDecoder: prepared.valueDecoder, logger: logger)
+        }
+        defer { reader?.stop() }
         let pipeline = StreamPipeline(
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
             checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
             deadLetters: configuration.kafka.deadLetterTopic.map { DeadLetters(topic: $0, database: prepared.identity.database) },
             valueDecoder: prepared.valueDecoder,
+            snapshot: coordinator,
+            snapshotOptions: SnapshotRunOptions(stopWhenDone: options.snapshot != nil, onProgress: options.onSnapshotProgress),
             tuning: options.tuning,
             stop: stop, logger: logger, metrics: metrics)
+        reader?.start()
+        let exit: PipelineExit
         do {
-            _ = try pipeline.run()
+            exit = try pipeline.run()
         } catch {
             // Keep what Kafka acknowledged: the watermark never passes an unacknowledged event.
             resumeLSN = max(resumeLSN ?? .zero, pipeline.confirmed)
-            try? checkpoints.write(pipeline.confirmed, force: true)
+            self.snapshotState = pipeline.confirmedSnapshot
+            try? checkpoints.write(pipeline.confirmed, snapshot: pipeline.confirmedSnapshot, force: true)
             throw error
         }
+        reader?.stop()
+        if exit == .snapshotFinished { logger.info("snapshot delivered; stopping") }
         logger.info("stopping: waiting for outstanding deliveries", metadata: [
             "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])
         let final = try pipeline.drain(timeout: configuration.shutdownTimeout)
         resumeLSN = final
+        self.snapshotState = pipeline.confirmedSnapshot
         logger.info("stopped", metadata: ["checkpoint": "\(final)"])
     }
 

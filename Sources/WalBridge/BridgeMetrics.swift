@@ -23,6 +23,9 @@ import Synchronization
 /// | `walbridge_reconnects_total` | counter | `reconnecting()` |
 /// | `walbridge_delivery_seconds` | histogram | `delivery(seconds:)` / `delivery(nanoseconds:)` |
 /// | `walbridge_postgres_connected`, `walbridge_producer_healthy` | gauges (0/1) | `connected(_:)`, `producerHealthy(_:)` |
+/// | `walbridge_snapshot_rows{table}`, `walbridge_snapshot_rows_estimated{table}` | gauges | `snapshot(_:)` |
+/// | `walbridge_snapshot_rows_per_second`, `walbridge_snapshot_eta_seconds`, `walbridge_snapshot_running` | gauges | `snapshot(_:)` |
+/// | `walbridge_snapshot_rows_dropped_total` | counter | `snapshotRowsDropped(_:)` |
 ///
 /// All methods may be called from any thread.
 public final class BridgeMetrics: Sendable {
@@ -44,12 +47,19 @@ public final class BridgeMetrics: Sendable {
         public static let delivery = "walbridge_delivery_seconds"
         public static let postgresConnected = "walbridge_postgres_connected"
         public static let producerHealthy = "walbridge_producer_healthy"
+        public static let snapshotRows = "walbridge_snapshot_rows"
+        public static let snapshotRowsEstimated = "walbridge_snapshot_rows_estimated"
+        public static let snapshotRate = "walbridge_snapshot_rows_per_second"
+        public static let snapshotETA = "walbridge_snapshot_eta_seconds"
+        public static let snapshotRunning = "walbridge_snapshot_running"
+        public static let snapshotRowsDropped = "walbridge_snapshot_rows_dropped_total"
 
         /// Every metric name above.
         public static let all = [
             eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
-            postgresConnected, producerHealthy,
+            postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
+            snapshotRunning, snapshotRowsDropped,
         ]
     }
 
@@ -158,6 +168,25 @@ public final class BridgeMetrics: Sendable {
     /// Time from handing an event to Kafka to its acknowledgement, in nanoseconds.
     public func delivery(nanoseconds: Int64) {
         deliveryTimer.recordNanoseconds(nanoseconds)
+    }
+
+    // MARK: - Backfill (the pipeline)
+
+    /// The backfill's confirmed progress (rows delivered per table, estimates, rate, time left).
+    public func snapshot(_ progress: SnapshotProgress) {
+        for table in progress.tables {
+            Gauge(label: Name.snapshotRows, dimensions: [("table", table.table)], factory: factory).record(table.rowsDone)
+            Gauge(label: Name.snapshotRowsEstimated, dimensions: [("table", table.table)], factory: factory)
+                .record(table.done ? table.rowsDone : max(table.estimatedRows, table.rowsDone))
+        }
+        Gauge(label: Name.snapshotRate, factory: factory).record(progress.rowsPerSecond)
+        Gauge(label: Name.snapshotETA, factory: factory).record(progress.etaSeconds ?? -1)
+        Gauge(label: Name.snapshotRunning, factory: factory).record(progress.tables.allSatisfy(\.done) ? 0 : 1)
+    }
+
+    /// Rows a chunk left out because the stream changed them while it was read.
+    public func snapshotRowsDropped(_ count: Int) {
+        Counter(label: Name.snapshotRowsDropped, factory: factory).increment(by: Int64(count))
     }
 
     // MARK: - Connection state (the bridge)

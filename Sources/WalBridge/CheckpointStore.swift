@@ -3,16 +3,19 @@ import Foundation
 import PostgresReplication
 
 /// The last position WalBridge delivered, as stored on disk:
-/// `{"version": 1, "systemId": "…", "slot": "…", "lsn": "X/Y", "updatedAt": "…"}`.
+/// `{"version": 1, "systemId": "…", "slot": "…", "lsn": "X/Y", "updatedAt": "…"}`,
+/// plus `"snapshot": {…}` while a backfill runs or after an initial one finished.
 public struct Checkpoint: Sendable, Hashable {
     public static let currentVersion = 1
     public var systemID: String
     public var slot: String
     public var lsn: LSN
     public var updatedAt: Date
+    /// The backfill progress delivered up to `lsn`.
+    public var snapshot: SnapshotState
 
-    public init(systemID: String, slot: String, lsn: LSN, updatedAt: Date = Date()) {
-        self.systemID = systemID; self.slot = slot; self.lsn = lsn; self.updatedAt = updatedAt
+    public init(systemID: String, slot: String, lsn: LSN, updatedAt: Date = Date(), snapshot: SnapshotState = SnapshotState()) {
+        self.systemID = systemID; self.slot = slot; self.lsn = lsn; self.updatedAt = updatedAt; self.snapshot = snapshot
     }
 }
 
@@ -58,7 +61,14 @@ public struct CheckpointStore: Sendable {
             throw CheckpointError(path: path, reason: corrupt, isIOFailure: false)
         }
         let updatedAt = (object["updatedAt"] as? String).flatMap { try? Date($0, strategy: .iso8601) } ?? Date(timeIntervalSince1970: 0)
-        return Checkpoint(systemID: systemID, slot: slot, lsn: lsn, updatedAt: updatedAt)
+        var snapshot = SnapshotState()
+        if let snapshotObject = object["snapshot"] {
+            guard let dictionary = snapshotObject as? [String: Any], let state = SnapshotState(jsonObject: dictionary) else {
+                throw CheckpointError(path: path, reason: corrupt, isIOFailure: false)
+            }
+            snapshot = state
+        }
+        return Checkpoint(systemID: systemID, slot: slot, lsn: lsn, updatedAt: updatedAt, snapshot: snapshot)
     }
 
     /// Writes `checkpoint` durably and atomically, creating the directory if needed.
@@ -69,9 +79,14 @@ public struct CheckpointStore: Sendable {
         } catch {
             throw CheckpointError(path: path, reason: "cannot create directory \(directory): \(error.localizedDescription)", isIOFailure: true)
         }
-        let text = "{\"version\": \(Checkpoint.currentVersion), \"systemId\": \(JSONWriter.quoted(checkpoint.systemID)), "
+        var text = "{\"version\": \(Checkpoint.currentVersion), \"systemId\": \(JSONWriter.quoted(checkpoint.systemID)), "
             + "\"slot\": \(JSONWriter.quoted(checkpoint.slot)), \"lsn\": \"\(checkpoint.lsn)\", "
-            + "\"updatedAt\": \"\(checkpoint.updatedAt.formatted(.iso8601))\"}\n"
+            + "\"updatedAt\": \"\(checkpoint.updatedAt.formatted(.iso8601))\""
+        if !checkpoint.snapshot.isEmpty,
+           let data = try? JSONSerialization.data(withJSONObject: checkpoint.snapshot.jsonObject, options: [.sortedKeys]) {
+            text += ", \"snapshot\": " + String(decoding: data, as: UTF8.self)
+        }
+        text += "}\n"
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ioError("cannot create \(temporary)") }

@@ -1,4 +1,5 @@
 import EventMapping
+import Foundation
 import PostgresReplication
 
 /// What `walbridge status` reports about the slot (DESIGN: CLI, `status --json`).
@@ -19,6 +20,10 @@ public struct SlotStatus: Sendable, Hashable {
     /// Why the checkpoint was not shown (unreadable, another slot or system), or nil.
     public var checkpointProblem: String?
     public var checkpointPath: String
+    /// The unfinished backfill in the checkpoint, if any.
+    public var snapshotJob: SnapshotState.Job?
+    /// When the checkpoint was written (for the backfill's average rate).
+    public var checkpointUpdatedAt: Date?
 
     /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
     public var json: String {
@@ -27,7 +32,27 @@ public struct SlotStatus: Sendable, Hashable {
             + "\"activePid\": \(activePID.map(String.init) ?? "null"), "
             + "\"confirmedFlushLsn\": \(lsn(confirmedFlushLSN)), \"checkpointLsn\": \(lsn(checkpointLSN)), "
             + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
-            + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)}"
+            + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)"
+            + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "") + "}"
+    }
+
+    /// The backfill's numbers: rows delivered, the estimate, the job's average rate and the time left at it.
+    public var snapshotProgress: SnapshotProgress? {
+        guard let job = snapshotJob else { return nil }
+        let seconds = (checkpointUpdatedAt ?? Date()).timeIntervalSince(job.startedAt)
+        return SnapshotProgress(job: job, rowsThisSession: job.rowsDone, seconds: seconds)
+    }
+
+    static func json(_ progress: SnapshotProgress, job: SnapshotState.Job) -> String {
+        let tables = progress.tables.map { table in
+            "{\"table\": \(LineLogHandler.quoted(table.table)), \"rowsDone\": \(table.rowsDone), "
+                + "\"estimatedRows\": \(table.estimatedRows), \"done\": \(table.done)}"
+        }
+        return "{\"job\": \(LineLogHandler.quoted(job.id)), \"origin\": \"\(job.origin.rawValue)\", "
+            + "\"startedAt\": \"\(job.startedAt.formatted(.iso8601))\", \"tables\": [\(tables.joined(separator: ", "))], "
+            + "\"rowsDone\": \(progress.rowsDone), \"estimatedRows\": \(progress.estimatedRows), "
+            + "\"rowsPerSecond\": \(Int(progress.rowsPerSecond)), "
+            + "\"etaSeconds\": \(progress.etaSeconds.map { String(Int($0.rounded(.up))) } ?? "null")}"
     }
 
     /// The human form: one `name  value` row per field.
@@ -40,7 +65,7 @@ public struct SlotStatus: Sendable, Hashable {
             ("earliest replayable LSN", earliestReplayableLSN?.description ?? "-"),
             ("lag", Self.bytes(lagBytes)),
             ("retained WAL", Self.bytes(retainedWALBytes)),
-        ]
+        ] + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
@@ -96,6 +121,8 @@ public enum SourceStatus {
             if let checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load() {
                 if checkpoint.slot == configuration.postgres.slot {
                     status.checkpointLSN = checkpoint.lsn
+                    status.snapshotJob = checkpoint.snapshot.job
+                    status.checkpointUpdatedAt = checkpoint.updatedAt
                 } else {
                     status.checkpointProblem = "checkpoint \(configuration.checkpoint.path) belongs to slot '\(checkpoint.slot)', not '\(configuration.postgres.slot)'"
                 }

@@ -25,10 +25,21 @@ public struct PipelineTuning: Sendable {
     public init() {}
 }
 
+/// How a session treats the backfill beyond the job in the checkpoint.
+struct SnapshotRunOptions: Sendable {
+    /// Return from the loop once the job is fully delivered (`walbridge snapshot`).
+    var stopWhenDone = false
+    /// Called on the pipeline thread about once a second with the progress, and once at the end.
+    var onProgress: (@Sendable (SnapshotProgress, _ final: Bool) -> Void)?
+}
+
 /// Why the pipeline loop returned.
 enum PipelineExit {
     /// A stop was requested; the loop stopped reading.
     case stopRequested
+    /// The session's snapshot job is fully delivered and the bridge was asked
+    /// to stop then (`walbridge snapshot`).
+    case snapshotFinished
 }
 
 /// The streaming loop of one replication session, on one thread: read pgoutput
@@ -67,12 +78,21 @@ final class StreamPipeline {
     private var reportedBytesRead: UInt64 = 0
     private let clock = ContinuousClock()
     private let startInstant = ContinuousClock().now
+    /// The backfill's side of the pipeline (records keys even with no job running: then it has none to record).
+    private let snapshot: SnapshotCoordinator
+    private let snapshotOptions: SnapshotRunOptions
+    private var currentXid: UInt32 = 0
+    private var lastProgressReport = ContinuousClock().now
+    private var lastProgressLog = ContinuousClock().now
 
     init(
         stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
         checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, valueDecoder: PostgresValueDecoder,
+        snapshot: SnapshotCoordinator, snapshotOptions: SnapshotRunOptions,
         tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
     ) {
+        self.snapshot = snapshot
+        self.snapshotOptions = snapshotOptions
         self.assembler = TransactionAssembler(valueDecoder: valueDecoder)
         self.replayWindow = ReplayWindow(window: replayWindow)
         self.deadLetters = deadLetters
@@ -109,6 +129,12 @@ final class StreamPipeline {
             }
             try checkpointIfDue()
             reportLoopMetrics()
+            if let failure = snapshot.channel.readerFailure { throw failure }
+            if snapshot.hadJob { reportSnapshotProgress(final: false) }
+            if snapshot.jobFinished && snapshotOptions.stopWhenDone {
+                reportSnapshotProgress(final: true)
+                return .snapshotFinished
+            }
         }
         return .stopRequested
     }
@@ -127,7 +153,8 @@ final class StreamPipeline {
             logger.warning("shutdown timeout passed with events not acknowledged; they will be published again on the next start", metadata: [
                 "outstanding": "\(watermark.outstandingEvents)"])
         }
-        try checkpoints.write(watermark.confirmed, force: true)
+        _ = snapshot.confirm(upTo: watermark.confirmed)
+        try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: true)
         if replayWindow.isImmediate {
             stream.confirm(watermark.confirmed)
         } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
@@ -168,11 +195,13 @@ final class StreamPipeline {
             // A transaction whose commit record starts below the resume point ended
             // at or below it (commit records do not overlap): it was delivered.
             skipping = info.commitLSN < skipBelow
+            currentXid = info.xid
             if !skipping {
                 currentToken = watermark.beginTransaction()
                 currentTransaction = info
             }
         case .change(let change):
+            snapshot.record(xid: currentXid, change: change, mapper: mapper)
             guard !skipping, let transaction = currentTransaction else { return }
             currentTable = change.relation.schema + "." + change.relation.name
             let records: [EventRecord]
@@ -205,6 +234,7 @@ final class StreamPipeline {
             }
             if let transaction = currentTransaction { metrics.transactionCommitted(commitTimeMicros: transaction.commitTimeMicros) }
             currentTransaction = nil
+            snapshot.committed(endLSN: endLSN)
             let advanced = watermark.commit(endLSN: endLSN)
             settleIfDone(currentToken)
             if advanced { delivered() }
@@ -225,6 +255,10 @@ final class StreamPipeline {
     private func handle(_ message: LogicalMessage, transactionOrdinal: Int?) throws(BridgeError) {
         if message.transactional {
             guard !skipping, let transaction = currentTransaction else { return }
+            if message.prefix == SnapshotWatermark.prefix {
+                try snapshotWatermark(message, transaction: transaction)
+                return
+            }
             currentTable = message.prefix
             try produce(mapMessage(message, transactionOrdinal: transactionOrdinal, transaction: transaction))
             return
@@ -237,6 +271,48 @@ final class StreamPipeline {
         let advanced = watermark.commit(endLSN: message.lsn)
         settleIfDone(currentToken)
         if advanced { delivered() }
+    }
+
+    /// A backfill watermark: at a high mark of this session's reader, publish
+    /// its chunk in this transaction (DBLog; see `SnapshotCoordinator`).
+    private func snapshotWatermark(_ message: LogicalMessage, transaction: TransactionInfo) throws(BridgeError) {
+        guard let watermark = SnapshotWatermark(content: message.content) else { return }
+        let outcome: (records: [EventRecord], dropped: Int)?
+        do {
+            outcome = try snapshot.highWatermark(watermark, transaction: transaction, mapper: mapper)
+        } catch {
+            throw BridgeError(.fatal, "snapshot: cannot map a row: \(error); fix the mapping and run the snapshot again (it resumes at this chunk)")
+        }
+        guard let outcome else { return }
+        if outcome.dropped > 0 {
+            logger.debug("snapshot chunk: rows changed while it was read are left to the stream", metadata: [
+                "dropped": "\(outcome.dropped)", "lsn": "\(transaction.commitLSN)"])
+            metrics.snapshotRowsDropped(outcome.dropped)
+        }
+        currentTable = snapshot.lastChunkTable
+        try produce(outcome.records)
+    }
+
+    /// Backfill progress: the metrics each second, a log line every 10 s, and
+    /// the caller's progress line (`walbridge snapshot` on a terminal).
+    private func reportSnapshotProgress(final: Bool) {
+        let now = clock.now
+        guard final || now - lastProgressReport >= .seconds(1), let progress = snapshot.progress else { return }
+        lastProgressReport = now
+        metrics.snapshot(progress)
+        snapshotOptions.onProgress?(progress, final)
+        if final || now - lastProgressLog >= .seconds(10) {
+            lastProgressLog = now
+            logger.info(final ? "snapshot finished" : "snapshot progress", metadata: [
+                "rows": "\(progress.rowsDone)", "estimated": "\(progress.estimatedRows)",
+                "rowsPerSecond": "\(Int(progress.rowsPerSecond))", "progress": "\(progress.line)"])
+        }
+    }
+
+    /// The backfill progress delivered so far (for the checkpoint after a failure).
+    var confirmedSnapshot: SnapshotState {
+        _ = snapshot.confirm(upTo: watermark.confirmed)
+        return snapshot.confirmed
     }
 
     private func mapMessage(_ message: LogicalMessage, transactionOrdinal: Int?, transaction: TransactionInfo?) throws(BridgeError) -> [EventRecord] {
@@ -453,7 +529,8 @@ final class StreamPipeline {
     }
 
     private func checkpointIfDue() throws(BridgeError) {
-        try checkpoints.write(watermark.confirmed, force: false)
+        let snapshotMoved = snapshot.confirm(upTo: watermark.confirmed)
+        try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: snapshotMoved)
         if !replayWindow.isImmediate, let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
             stream.confirm(lsn)
         }
@@ -504,12 +581,14 @@ final class CheckpointWriter {
         self.metrics = metrics
     }
 
-    func write(_ lsn: LSN, force: Bool) throws(BridgeError) {
+    /// Writes `lsn` with the backfill progress delivered up to it, when it moved
+    /// and the interval passed (or `force`).
+    func write(_ lsn: LSN, snapshot: SnapshotState, force: Bool) throws(BridgeError) {
         guard lsn > lastWritten else { return }
         let now = clock.now
         guard force || now - lastWriteTime >= interval else { return }
         do {
-            try store.save(Checkpoint(systemID: systemID, slot: slot, lsn: lsn))
+            try store.save(Checkpoint(systemID: systemID, slot: slot, lsn: lsn, snapshot: snapshot))
         } catch {
             throw BridgeError(.fatal, "\(error)")
         }

@@ -12,11 +12,12 @@ struct WalBridgeCommand: ParsableCommand {
             Examples:
               walbridge validate --config walbridge.yaml
               walbridge run --config walbridge.yaml
+              walbridge snapshot --config walbridge.yaml --table public.users
               walbridge status --config walbridge.yaml --json
               walbridge --version
             """,
         version: WalBridgeVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, SchemaCommand.self, StatusCommand.self, SlotCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
+        subcommands: [RunCommand.self, SnapshotCommand.self, ValidateCommand.self, SchemaCommand.self, StatusCommand.self, SlotCommand.self, DevBrokerCommand.self, DevConsumeCommand.self]
     )
 }
 

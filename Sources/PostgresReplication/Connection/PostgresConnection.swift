@@ -94,14 +94,32 @@ public final class PostgresConnection {
         return try rows(of: result)
     }
 
+    /// Runs a statement with `$1…$n` parameters (extended protocol, ordinary
+    /// sessions only) and keeps its rows in libpq's result, with each column's
+    /// type: for bulk reads that decode values by type (a snapshot chunk).
+    public func queryRowSet(_ sql: String, parameters: [String?]) throws(PostgresError) -> RowSet {
+        let result: OpaquePointer? = withOptionalCStringArray(parameters) { pointers in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+        }
+        try check(result)
+        return RowSet(owning: result!)
+    }
+
     /// Copies out a finished statement's rows (and frees the result), or throws its error.
     private func rows(of result: OpaquePointer?) throws(PostgresError) -> QueryResult {
-        guard let result else { throw connectionError() }
+        try check(result)
         defer { PQclear(result) }
+        return QueryResult(copying: result!)
+    }
+
+    /// Throws the error of a failed statement (and frees its result), or of a lost connection.
+    private func check(_ result: OpaquePointer?) throws(PostgresError) {
+        guard let result else { throw connectionError() }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return QueryResult(copying: result)
+            return
         default:
+            defer { PQclear(result) }
             throw serverError(from: result)
         }
     }
@@ -274,6 +292,30 @@ public struct QueryResult: Sendable {
     public func value(_ row: Int, _ name: String) -> String? {
         guard row < rows.count, let index = columns.firstIndex(of: name) else { return nil }
         return rows[row][index]
+    }
+}
+
+/// The rows of one statement, left in libpq's result and read value by value
+/// as text, with each column's name and type OID. Frees the result when released.
+public final class RowSet {
+    private let result: OpaquePointer
+    public let rowCount: Int
+    public let columnNames: [String]
+    public let columnTypes: [UInt32]
+
+    init(owning result: OpaquePointer) {
+        self.result = result
+        rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        columnNames = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        columnTypes = (0..<columnCount).map { UInt32(PQftype(result, Int32($0))) }
+    }
+
+    deinit { PQclear(result) }
+
+    /// The text of the value at (`row`, `column`), or nil for SQL NULL.
+    public func text(_ row: Int, _ column: Int) -> String? {
+        PQgetisnull(result, Int32(row), Int32(column)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
     }
 }
 

@@ -1,0 +1,183 @@
+import EventMapping
+import Foundation
+import PostgresReplication
+
+/// The pipeline's side of a backfill (DBLog's algorithm): records which keys
+/// the stream changed in which transaction, and when a chunk's high watermark
+/// comes through the stream, publishes the chunk without the rows whose key a
+/// transaction changed that the chunk's SELECT did not see. Its progress
+/// becomes part of the checkpoint only once the watermark passes the chunk.
+///
+/// Why dropping by visibility is enough: a chunk row is published at the
+/// position of its high mark. A transaction the SELECT saw is already in the
+/// row's state, so the row never goes back behind it. A transaction it did not
+/// see either comes through the stream before the high mark (its keys are
+/// recorded here, and the row is dropped: the stream carries the newer state)
+/// or after it (its event follows the row). Keys are recorded from the start of
+/// every session with a job, so every transaction that could be unseen by a
+/// chunk of this session is recorded; records of transactions older than a
+/// chunk's `xmin` are seen by every later SELECT and are forgotten.
+///
+/// Lives on the pipeline thread; not `Sendable`.
+final class SnapshotCoordinator {
+    let channel: SnapshotChannel
+    private let session: UInt64
+    /// Progress including chunks handed to Kafka but not yet acknowledged.
+    private var working: SnapshotState
+    /// Progress whose chunks are all acknowledged, up to `confirmedLSN`.
+    private(set) var confirmed: SnapshotState
+    /// Progress snapshots waiting for the watermark to pass their end LSN.
+    private var pending: [(endLSN: LSN, state: SnapshotState)] = []
+    /// The state after the chunk of the open transaction, until its Commit.
+    private var openTransactionState: SnapshotState?
+    /// Keys of job tables changed per transaction xid (for the drop rule).
+    private var changedKeys: [UInt32: Set<[UInt8]>] = [:]
+    private let recordedTables: Set<QualifiedName>
+    /// When this session's job started here, and its rows done then (for the rate).
+    private let sessionStart = ContinuousClock().now
+    private let rowsAtSessionStart: Int
+    /// `schema.table` of the last chunk published (for the published-events counter).
+    private(set) var lastChunkTable = ""
+    /// The job as it ended (for the last progress report).
+    private var finishedJob: SnapshotState.Job?
+    /// True when a job was open at the start of this session.
+    let hadJob: Bool
+
+    init(state: SnapshotState, channel: SnapshotChannel, session: UInt64) {
+        self.working = state
+        self.confirmed = state
+        self.channel = channel
+        self.session = session
+        self.hadJob = state.job != nil
+        self.rowsAtSessionStart = state.job?.rowsDone ?? 0
+        recordedTables = Set(state.job?.tables.filter { !$0.done }.map(\.table) ?? [])
+    }
+
+    /// True when this session had a job and its every chunk is acknowledged.
+    var jobFinished: Bool { hadJob && confirmed.job == nil }
+
+    /// Records the keys a streamed change touches, when its table is being snapshotted.
+    func record(xid: UInt32, change: RowChange, mapper: EventMapper) {
+        guard !recordedTables.isEmpty,
+              recordedTables.contains(QualifiedName(schema: change.relation.schema, table: change.relation.name))
+        else { return }
+        let keys = mapper.touchedKeys(change)
+        guard !keys.isEmpty else { return }
+        changedKeys[xid, default: []].formUnion(keys)
+    }
+
+    /// What a high watermark brings: the chunk's events to publish (in key
+    /// order, without the dropped rows) and how many rows were dropped. Nil when
+    /// the mark is not this session's (a mark re-read after a restart).
+    func highWatermark(
+        _ watermark: SnapshotWatermark, transaction: TransactionInfo, mapper: EventMapper
+    ) throws(MappingError) -> (records: [EventRecord], dropped: Int)? {
+        guard watermark.mark == .high, watermark.session == session, var job = working.job,
+              let chunk = channel.take(session: session, sequence: watermark.sequence)
+        else { return nil }
+        lastChunkTable = chunk.relation.schema + "." + chunk.relation.name
+        var dropped: Set<[UInt8]> = []
+        for (xid, keys) in changedKeys where chunk.visibility.isInvisible(xid) { dropped.formUnion(keys) }
+        // Older transactions are visible to every later SELECT.
+        changedKeys = changedKeys.filter { !SnapshotVisibility.precedes($0.key, chunk.visibility.xmin) }
+
+        let context = SnapshotEventContext(jobID: job.id, transaction: transaction)
+        var records: [EventRecord] = []
+        records.reserveCapacity(chunk.rows.count)
+        var droppedRows = 0
+        for row in chunk.rows {
+            guard let record = try mapper.mapSnapshotRow(row, relation: chunk.relation, context: context) else { continue }
+            if let key = record.key, dropped.contains(key) {
+                droppedRows += 1
+                continue
+            }
+            records.append(record)
+        }
+        var table = job.tables[chunk.tableIndex]
+        if let lastKey = chunk.lastKey { table.lastKey = lastKey }
+        table.rowsDone += chunk.rows.count
+        table.done = chunk.isLastOfTable
+        job.tables[chunk.tableIndex] = table
+        working.job = job
+        if job.isFinished {
+            finishedJob = job
+            working.finishJob()
+        }
+        openTransactionState = working
+        return (records, droppedRows)
+    }
+
+    /// The transaction that carried a chunk committed at `endLSN`.
+    func committed(endLSN: LSN) {
+        guard let state = openTransactionState else { return }
+        openTransactionState = nil
+        pending.append((endLSN, state))
+    }
+
+    /// The watermark reached `lsn`: adopt the progress of every chunk up to it.
+    /// Returns true when the confirmed progress changed.
+    func confirm(upTo lsn: LSN) -> Bool {
+        var changed = false
+        while let first = pending.first, first.endLSN <= lsn {
+            confirmed = first.state
+            pending.removeFirst()
+            changed = true
+        }
+        return changed
+    }
+
+    /// Progress numbers of the confirmed state, for the progress line, the log and the metrics.
+    var progress: SnapshotProgress? {
+        guard let job = confirmed.job ?? (jobFinished ? finishedJob : nil) else { return nil }
+        let elapsed = ContinuousClock().now - sessionStart
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return SnapshotProgress(job: job, rowsThisSession: job.rowsDone - rowsAtSessionStart, seconds: seconds)
+    }
+}
+
+/// Backfill progress: rows done against the estimate, the rate and the time left.
+public struct SnapshotProgress: Sendable, Hashable {
+    public struct Table: Sendable, Hashable {
+        public var table: String
+        public var rowsDone: Int
+        public var estimatedRows: Int
+        public var done: Bool
+    }
+
+    public var tables: [Table]
+    public var rowsDone: Int
+    /// The estimated total (`pg_class.reltuples`), never below `rowsDone`.
+    public var estimatedRows: Int
+    /// Rows per second over this process's part of the job.
+    public var rowsPerSecond: Double
+    /// Seconds left at that rate; nil when not known yet.
+    public var etaSeconds: Double?
+
+    init(job: SnapshotState.Job, rowsThisSession: Int, seconds: Double) {
+        tables = job.tables.map { Table(table: $0.table.description, rowsDone: $0.rowsDone, estimatedRows: $0.estimatedRows, done: $0.done) }
+        rowsDone = job.rowsDone
+        estimatedRows = job.tables.reduce(0) { $0 + ($1.done ? $1.rowsDone : max($1.estimatedRows, $1.rowsDone)) }
+        rowsPerSecond = seconds > 0.5 ? Double(rowsThisSession) / seconds : 0
+        etaSeconds = rowsPerSecond > 0 ? Double(max(estimatedRows - rowsDone, 0)) / rowsPerSecond : nil
+    }
+
+    /// `public.users: 420,000 / 1,000,000 rows (42%), 61,234 rows/s, ETA 9s`
+    public var line: String {
+        let current = tables.first { !$0.done }?.table ?? tables.last?.table ?? ""
+        let percent = estimatedRows > 0 ? min(100, rowsDone * 100 / estimatedRows) : 0
+        var text = "\(current): \(Self.grouped(rowsDone)) / ~\(Self.grouped(estimatedRows)) rows (\(percent)%)"
+        if rowsPerSecond > 0 { text += ", \(Self.grouped(Int(rowsPerSecond))) rows/s" }
+        if let etaSeconds { text += ", ETA \(DurationText.format(.seconds(Int64(etaSeconds.rounded(.up)))))" }
+        return text
+    }
+
+    static func grouped(_ value: Int) -> String {
+        let digits = String(value)
+        var out = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(character)
+        }
+        return out
+    }
+}

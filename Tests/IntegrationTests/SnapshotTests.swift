@@ -1,0 +1,188 @@
+import Foundation
+import PostgresReplication
+import Testing
+import WalBridge
+
+/// Issue 8: backfill. Existing rows become snapshot events, exactly once per
+/// row; an interrupted snapshot resumes at its last unfinished chunk; changes
+/// committed during a snapshot never leave an older state after a newer one.
+@Suite("Snapshot (backfill)", .serialized)
+struct SnapshotTests {
+    /// Inserts `count` users in one statement; returns nothing.
+    func populate(_ setup: BridgeTestSetup, prefix: String, count: Int) throws {
+        try setup.database.sql("""
+            INSERT INTO users (username, first_name, email, password_hash)
+            SELECT '\(prefix)' || g, 'First' || g, '\(prefix)' || g || '@example.com', 'secret-hash-' || g
+            FROM generate_series(1, \(count)) g
+            """)
+    }
+
+    func userIDs(_ setup: BridgeTestSetup) throws -> [Int] {
+        try setup.database.sql("SELECT id FROM users ORDER BY id").rows.map { Int($0[0]!)! }
+    }
+
+    @Test("walbridge snapshot publishes exactly one event per row, as the snapshot event, then exits")
+    func oneEventPerRow() throws {
+        let setup = try BridgeTestSetup()
+        try populate(setup, prefix: "snap", count: 2_500)
+        let ids = try userIDs(setup)
+        var options = BridgeTestSetup.testOptions()
+        options.snapshot = SnapshotRequest(tables: [], filter: nil)
+        let bridge = RunningBridge(
+            configuration: try setup.configuration(mappingExtra: "    snapshot: {event: UserSnapshotted, chunk_size: 1000}"),
+            options: options)
+        #expect(try bridge.wait(timeout: .seconds(60)) == nil, "the snapshot command returns once every row is delivered")
+
+        let events = try setup.collector().collect(count: ids.count + 1, timeout: .seconds(5))
+        #expect(events.count == ids.count, "one event per row, no more")
+        let keys = events.compactMap(\.key)
+        #expect(Set(keys) == Set(ids.map(String.init)), "every row's key, each once")
+        #expect(Set(keys).count == keys.count)
+        for event in events.prefix(50) {
+            #expect(event.eventType == "UserSnapshotted")
+            #expect(event.source?["snapshot"] as? Bool == true)
+            #expect(event.data?["password_hash"] == nil && event.data?["passwordHash"] == nil)
+            #expect(event.data?["userId"] as? Int == Int(event.key ?? ""))
+            #expect((event.data?["username"] as? String)?.hasPrefix("snap") == true)
+            #expect(event.header("event-type") == "UserSnapshotted")
+            #expect(event.eventID == event.header("event-id"))
+        }
+        #expect(Set(events.compactMap(\.eventID)).count == events.count, "distinct event ids")
+        let checkpoint = try #require(try CheckpointStore(path: setup.checkpointPath).load())
+        #expect(checkpoint.snapshot.job == nil, "the job is finished and gone from the checkpoint")
+    }
+
+    @Test("snapshot: initial runs once at the first start while streaming goes on, and never again")
+    func initialModeRunsOnce() throws {
+        let setup = try BridgeTestSetup()
+        try populate(setup, prefix: "old", count: 1_200)
+        let configuration = try setup.configuration(mappingExtra: "    snapshot: {mode: initial, chunk_size: 500}")
+        let collector = try setup.collector()
+        let first = try setup.startBridge(configuration: configuration)
+        let live = try setup.insertUser("live-during-snapshot")
+        try waitUntil("1,201 events", timeout: .seconds(60)) { try collector.collect(count: 1_201, timeout: .milliseconds(200)).count >= 1_201 }
+        try waitUntil("the initial snapshot is checkpointed as done", timeout: .seconds(30)) {
+            try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.completedInitial.map(\.description) == ["public.users"]
+        }
+        #expect(try first.stopAndWait() == nil)
+        let snapshotEvents = collector.events.filter { $0.source?["snapshot"] as? Bool == true }
+        #expect(snapshotEvents.count == 1_200 || snapshotEvents.count == 1_201, "every old row (the live one may be in a chunk too)")
+        #expect(snapshotEvents.allSatisfy { $0.eventType == "UserRegistered" }, "the snapshot event defaults to the insert event")
+        #expect(collector.events.contains { $0.key == String(live) && $0.source?["snapshot"] == nil }, "the live insert streamed")
+
+        let second = try setup.startBridge(configuration: configuration)
+        try setup.insertUser("after-restart")
+        let after = try collector.collect(count: collector.events.count + 1, timeout: .seconds(30))
+        let extra = try collector.drain(for: .seconds(1))
+        #expect(try second.stopAndWait() == nil)
+        #expect(extra.count == after.count, "no second snapshot after a restart")
+        #expect(after.last?.data?["username"] as? String == "after-restart")
+    }
+
+    @Test("updates, deletes and inserts during a snapshot never leave an older state after a newer one")
+    func concurrentChangesNeverRegress() throws {
+        let setup = try BridgeTestSetup()
+        try populate(setup, prefix: "c", count: 20_000)
+        let configuration = try setup.configuration(mappingExtra: "    snapshot: {mode: initial, chunk_size: 500}")
+        let collector = try setup.collector()
+        let bridge = try setup.startBridge(configuration: configuration)
+        // Changes spread over the whole key range while the chunks are read.
+        let writer = BackgroundSQL(database: setup.database.name, """
+            DO $$ DECLARE n int := 0; m int; BEGIN
+              WHILE n < 3000 LOOP
+                n := n + 1;
+                m := 1 + (random() * 19999)::int;
+                IF n % 10 = 0 THEN
+                  DELETE FROM users WHERE id = m;
+                ELSIF n % 10 = 1 THEN
+                  INSERT INTO users (username, email, password_hash) VALUES ('new' || n, 'new' || n || '@example.com', 'h');
+                ELSE
+                  UPDATE users SET first_name = 'v' || n, email = 'v' || n || '@example.com' WHERE id = m;
+                END IF;
+                COMMIT;
+              END LOOP;
+            END $$
+            """)
+        try writer.wait()
+        let end = try setup.database.currentInsertLSN()
+        try waitUntil("the initial snapshot is done", timeout: .seconds(120)) {
+            _ = try collector.drain(for: .milliseconds(100))
+            return try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.completedInitial.isEmpty == false
+        }
+        try setup.database.waitForConfirmedFlush(atLeast: end, timeout: .seconds(60))
+        _ = try collector.drain(for: .seconds(1))
+        #expect(try bridge.stopAndWait() == nil)
+
+        // The last event of every key must be the table's state now.
+        var last: [String: ReceivedEvent] = [:]
+        for event in collector.events { if let key = event.key { last[key] = event } }
+        let rows = try setup.database.sql("SELECT id, first_name, email FROM users").rows
+        var table: [String: (String?, String?)] = [:]
+        for row in rows { table[row[0]!] = (row[1], row[2]) }
+        var regressions: [String] = []
+        for (key, state) in table {
+            guard let event = last[key] else { regressions.append("\(key): no event"); continue }
+            if event.eventType == "UserDeleted" || event.data?["firstName"] as? String != state.0
+                || event.data?["email"] as? String != state.1 {
+                regressions.append("\(key): last event \(event.eventType ?? "?") \(event.data ?? [:]) but the row is \(state)")
+            }
+        }
+        for (key, event) in last where table[key] == nil && event.eventType != "UserDeleted" {
+            regressions.append("\(key): deleted, but the last event is \(event.eventType ?? "?")")
+        }
+        #expect(regressions.isEmpty, "\(regressions.count) keys end in an older state, e.g. \(regressions.prefix(5))")
+        let snapshotRows = collector.events.filter { $0.source?["snapshot"] as? Bool == true }.count
+        print("snapshot during 3,000 concurrent changes: \(snapshotRows) snapshot events for 20,000 rows, \(collector.events.count - snapshotRows) streamed, \(regressions.count) regressions")
+    }
+
+    @Test("SIGKILL mid-snapshot: the next run resumes at the last unfinished chunk; every row arrives; duplicates only from it, same ids")
+    func killAndResume() throws {
+        let setup = try BridgeTestSetup()
+        try populate(setup, prefix: "k", count: 30_000)
+        let ids = try userIDs(setup)
+        let config = try setup.writeConfiguration(setup.yaml(mappingExtra: "    snapshot: {chunk_size: 1000}"))
+        let collector = try setup.collector()
+        let first = try WalBridgeProcess(["snapshot", "--config", config])
+        try waitUntil("a few chunks checkpointed", timeout: .seconds(60), interval: .milliseconds(5)) {
+            (try? CheckpointStore(path: setup.checkpointPath).load())??.snapshot.job?.rowsDone ?? 0 >= 3_000
+        }
+        first.signal(SIGKILL)
+        #expect(try first.waitForExit() == 128 + SIGKILL)
+        let atKill = try #require(try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.job)
+        let resumeAfter = try #require(Int(atKill.tables[0].lastKey?.first ?? ""))
+        #expect(atKill.tables[0].done == false)
+
+        let status = try WalBridgeProcess.run(["status", "--config", config, "--json"])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("\"snapshot\""), "status shows the unfinished snapshot: \(status.stdout)")
+
+        let second = try WalBridgeProcess(["snapshot", "--config", config])
+        #expect(try second.waitForExit(timeout: .seconds(120)) == 0, "the resumed snapshot finishes: \(second.stderr)")
+        #expect(second.stderr.contains("resuming"), "it says it resumes")
+        let events = try collector.collect(count: ids.count * 2, timeout: .seconds(5))
+        var byKey: [String: [ReceivedEvent]] = [:]
+        for event in events { if let key = event.key { byKey[key, default: []].append(event) } }
+        let missing = ids.filter { byKey[String($0)] == nil }
+        #expect(missing.isEmpty, "\(missing.count) rows never arrived")
+        let duplicated = byKey.filter { $0.value.count > 1 }
+        for (key, copies) in duplicated {
+            #expect(Int(key)! > resumeAfter, "key \(key) was in a checkpointed chunk (up to \(resumeAfter)) yet sent again")
+            #expect(Set(copies.compactMap(\.eventID)).count == 1, "a row sent again carries the same event id")
+        }
+        #expect(duplicated.count <= 3 * 1_000, "duplicates only from the chunks in flight at the kill: \(duplicated.count)")
+        print("snapshot killed after \(atKill.rowsDone) checkpointed rows: \(ids.count) rows all present, \(duplicated.count) duplicates")
+    }
+
+    @Test("an unmapped table, an outbox table or a bad --where is refused with exit 2 and a clear message")
+    func refusals() throws {
+        let setup = try BridgeTestSetup()
+        let config = try setup.writeConfiguration()
+        let unmapped = try WalBridgeProcess.run(["snapshot", "--config", config, "--table", "public.orders"])
+        #expect(unmapped.status == 2)
+        #expect(unmapped.stderr.contains("public.orders is not mapped"), "\(unmapped.stderr)")
+        #expect(unmapped.stderr.contains("public.users"), "it lists the mapped tables")
+        let badWhere = try WalBridgeProcess.run(["snapshot", "--config", config, "--where", "no_such_column > 1"])
+        #expect(badWhere.status == 2)
+        #expect(badWhere.stderr.contains("--where"), "\(badWhere.stderr)")
+    }
+}
