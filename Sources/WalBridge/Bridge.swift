@@ -54,6 +54,8 @@ public final class Bridge {
     private var resumeLSN: LSN?
     /// The backfill progress delivered so far (nil until the first session read the checkpoint).
     var snapshotState: SnapshotState?
+    /// The backfill state the checkpoint file held when this process read it.
+    var fileSnapshot = SnapshotState()
 
     public init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), stop: StopSignal, logger: Logger) {
         self.configuration = configuration
@@ -116,6 +118,7 @@ public final class Bridge {
         if stop.isRequested { return }
 
         let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity)
+        let storedSnapshot = self.snapshotState
         let snapshotState = try snapshotState(connection: connection, prepared: prepared)
         let mapper: EventMapper
         do {
@@ -154,30 +157,33 @@ public final class Bridge {
 
         let checkpoints = CheckpointWriter(
             store: store, systemID: prepared.identity.systemID, slot: slot.name,
-            interval: options.tuning.checkpointInterval, initial: skipBelow, metrics: metrics)
-        let channel = SnapshotChannel()
-        let readerSession = UInt64.random(in: 1...UInt64.max)
-        let coordinator = SnapshotCoordinator(state: snapshotState, channel: channel, session: readerSession)
-        var reader: SnapshotReader?
+            interval: options.tuning.checkpointInterval, initial: skipBelow,
+            initialSnapshot: storedSnapshot ?? fileSnapshot, metrics: metrics)
         if let job = snapshotState.job {
-            let plans = snapshotPlans(job, keyColumns: prepared.keyColumns)
             logger.info("snapshot: backfilling while streaming", metadata: [
                 "tables": "\(job.tables.filter { !$0.done }.map(\.table.description))", "job": "\(job.id)",
                 "rowsDone": "\(job.rowsDone)"])
-            reader = SnapshotReader(url: configuration.postgres.url, job: job, plans: plans, channel: channel,
-                                    session: readerSession, valueDecoder: prepared.valueDecoder, logger: logger)
         }
-        defer { reader?.stop() }
+        let snapshotSession = SnapshotSession(
+            state: snapshotState,
+            requests: options.snapshot == nil ? SnapshotRequestFile(checkpointPath: configuration.checkpoint.path) : nil,
+            makeReader: { [configuration, logger] job, session, channel in
+                SnapshotReader(url: configuration.postgres.url, job: job, plans: self.snapshotPlans(job, keyColumns: prepared.keyColumns),
+                               channel: channel, session: session, valueDecoder: prepared.valueDecoder, logger: logger)
+            },
+            accept: { request throws(BridgeError) in try self.acceptSnapshotRequest(request) },
+            logger: logger)
+        defer { snapshotSession.stop() }
         let pipeline = StreamPipeline(
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
             checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
             deadLetters: configuration.kafka.deadLetterTopic.map { DeadLetters(topic: $0, database: prepared.identity.database) },
             valueDecoder: prepared.valueDecoder,
-            snapshot: coordinator,
+            snapshot: snapshotSession,
             snapshotOptions: SnapshotRunOptions(stopWhenDone: options.snapshot != nil, onProgress: options.onSnapshotProgress),
             tuning: options.tuning,
             stop: stop, logger: logger, metrics: metrics)
-        reader?.start()
+        snapshotSession.start()
         let exit: PipelineExit
         do {
             exit = try pipeline.run()
@@ -188,7 +194,7 @@ public final class Bridge {
             try? checkpoints.write(pipeline.confirmed, snapshot: pipeline.confirmedSnapshot, force: true)
             throw error
         }
-        reader?.stop()
+        snapshotSession.stop()
         if exit == .snapshotFinished { logger.info("snapshot delivered; stopping") }
         logger.info("stopping: waiting for outstanding deliveries", metadata: [
             "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])

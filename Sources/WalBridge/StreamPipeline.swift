@@ -79,7 +79,8 @@ final class StreamPipeline {
     private let clock = ContinuousClock()
     private let startInstant = ContinuousClock().now
     /// The backfill's side of the pipeline (records keys even with no job running: then it has none to record).
-    private let snapshot: SnapshotCoordinator
+    private let snapshotSession: SnapshotSession
+    private var snapshot: SnapshotCoordinator { snapshotSession.coordinator }
     private let snapshotOptions: SnapshotRunOptions
     private var currentXid: UInt32 = 0
     private var lastProgressReport = ContinuousClock().now
@@ -88,10 +89,10 @@ final class StreamPipeline {
     init(
         stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
         checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, valueDecoder: PostgresValueDecoder,
-        snapshot: SnapshotCoordinator, snapshotOptions: SnapshotRunOptions,
+        snapshot: SnapshotSession, snapshotOptions: SnapshotRunOptions,
         tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
     ) {
-        self.snapshot = snapshot
+        self.snapshotSession = snapshot
         self.snapshotOptions = snapshotOptions
         self.assembler = TransactionAssembler(valueDecoder: valueDecoder)
         self.replayWindow = ReplayWindow(window: replayWindow)
@@ -130,6 +131,11 @@ final class StreamPipeline {
             try checkpointIfDue()
             reportLoopMetrics()
             if let failure = snapshot.channel.readerFailure { throw failure }
+            if !snapshotOptions.stopWhenDone && snapshotSession.pollRequests() {
+                // The requested job is in the checkpoint before its request file goes.
+                try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: true)
+                snapshotSession.requestRecorded()
+            }
             if snapshot.hadJob { reportSnapshotProgress(final: false) }
             if snapshot.jobFinished && snapshotOptions.stopWhenDone {
                 reportSnapshotProgress(final: true)
@@ -568,10 +574,16 @@ final class CheckpointWriter {
     private let interval: Duration
     private let clock = ContinuousClock()
     private var lastWritten: LSN
+    private var lastSnapshot: SnapshotState
     private var lastWriteTime: ContinuousClock.Instant
     private let metrics: BridgeMetrics
 
-    init(store: CheckpointStore, systemID: String, slot: String, interval: Duration, initial: LSN, metrics: BridgeMetrics) {
+    /// - Parameters:
+    ///   - initial: the position the checkpoint file holds now (nothing at or below it is written again).
+    ///   - initialSnapshot: the backfill state the file holds now.
+    init(store: CheckpointStore, systemID: String, slot: String, interval: Duration, initial: LSN,
+         initialSnapshot: SnapshotState, metrics: BridgeMetrics) {
+        self.lastSnapshot = initialSnapshot
         self.store = store
         self.systemID = systemID
         self.slot = slot
@@ -581,10 +593,10 @@ final class CheckpointWriter {
         self.metrics = metrics
     }
 
-    /// Writes `lsn` with the backfill progress delivered up to it, when it moved
-    /// and the interval passed (or `force`).
+    /// Writes `lsn` with the backfill progress delivered up to it, when either
+    /// moved and the interval passed (or `force`).
     func write(_ lsn: LSN, snapshot: SnapshotState, force: Bool) throws(BridgeError) {
-        guard lsn > lastWritten else { return }
+        guard lsn > lastWritten || (snapshot != lastSnapshot && lsn >= lastWritten) else { return }
         let now = clock.now
         guard force || now - lastWriteTime >= interval else { return }
         do {
@@ -593,6 +605,7 @@ final class CheckpointWriter {
             throw BridgeError(.fatal, "\(error)")
         }
         lastWritten = lsn
+        lastSnapshot = snapshot
         lastWriteTime = now
         metrics.checkpoint(lsn)
     }

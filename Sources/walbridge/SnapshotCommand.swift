@@ -16,8 +16,11 @@ struct SnapshotCommand: ParsableCommand {
             as usual, and a row is never published with an older state after a newer one.
             Progress is in the checkpoint: after a crash or SIGTERM, run the same command
             again (or `walbridge run`) and it resumes at the first unfinished chunk.
-            Exits 0 when every row is acknowledged by Kafka. Needs the slot: stop
-            `walbridge run` first (this command streams in its place), and start it again after.
+            Exits 0 when every row is acknowledged by Kafka.
+
+            When a WalBridge already streams from the slot, this command hands the request to
+            it (a file next to its checkpoint) and follows the progress; otherwise it streams
+            itself while it backfills, and stops when done.
 
             Examples:
               walbridge snapshot --config walbridge.yaml
@@ -44,13 +47,17 @@ struct SnapshotCommand: ParsableCommand {
                 CommandSupport.fail("--table '\(text)': \(error); write it as schema.table (for example public.users)", status: 2)
             }
         }
+        let resolved: [QualifiedName]
         do {
-            _ = try Bridge.snapshotTables(requested, configuration: configuration)
+            resolved = try Bridge.snapshotTables(requested, configuration: configuration)
         } catch {
             CommandSupport.fail(error.message, status: error.exitCode)
         }
         if let filter, filter.trimmingCharacters(in: .whitespaces).isEmpty {
             CommandSupport.fail("--where is empty; give an SQL condition (for example \"id > 1000\") or leave the option out", status: 2)
+        }
+        if let status = try? SourceStatus.read(configuration), status.active {
+            handOff(SnapshotRequestFile.Request(tables: resolved, filter: filter), configuration: configuration, holder: status.activePID)
         }
         let logger = CommandSupport.bootstrapLogging(level: configuration.logging.level, format: configuration.logging.format)
         let stop = StopSignal()
@@ -66,6 +73,7 @@ struct SnapshotCommand: ParsableCommand {
             }
         }
         let bridge = Bridge(configuration: configuration, options: options, stop: stop, logger: logger)
+        // (Exits 1 with the slot's holder named if a WalBridge took the slot since the check above.)
         do {
             try bridge.run()
             if bridge.snapshotInProgress {
@@ -76,5 +84,56 @@ struct SnapshotCommand: ParsableCommand {
             logger.critical("\(error.message)")
             CommandSupport.fail(error.message, status: error.exitCode)
         }
+    }
+
+    /// Another process streams from the slot: ask it (through the request file
+    /// next to the checkpoint) and follow the job's progress in the checkpoint until it is done.
+    private func handOff(_ request: SnapshotRequestFile.Request, configuration: BridgeConfiguration, holder: Int32?) -> Never {
+        let requests = SnapshotRequestFile(checkpointPath: configuration.checkpoint.path)
+        let holderText = holder.map { "PID \($0)" } ?? "another connection"
+        do {
+            try requests.write(request)
+        } catch {
+            CommandSupport.fail("cannot write the snapshot request \(requests.path): \(error.localizedDescription); run this command where the running WalBridge's checkpoint directory is writable", status: 1)
+        }
+        say("slot '\(configuration.postgres.slot)' is streamed by \(holderText); asked it to backfill \(request.tables.map(\.description).joined(separator: ", ")) (job \(request.id))")
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while requests.isPending && clock.now < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if requests.isPending {
+            try? FileManager.default.removeItem(atPath: requests.path)
+            CommandSupport.fail("\(holderText) holds slot '\(configuration.postgres.slot)' but did not take the request within 30 s; it is not a WalBridge using checkpoint.path \(configuration.checkpoint.path). Stop it, or run this command with that WalBridge's configuration", status: 1)
+        }
+        if let reason = requests.rejection {
+            CommandSupport.fail("the running WalBridge refused the snapshot: \(reason)", status: 2)
+        }
+        let store = CheckpointStore(path: configuration.checkpoint.path)
+        let terminal = isatty(STDERR_FILENO) == 1
+        var lastLine = ContinuousClock().now - .seconds(10)
+        var lastSlotCheck = ContinuousClock().now
+        while true {
+            let state = (try? store.load())??.snapshot
+            if state?.lastFinishedJobID == request.id {
+                say("snapshot \(request.id) finished: every row is acknowledged by Kafka")
+                Foundation.exit(0)
+            }
+            if let job = state?.job, job.id == request.id, clock.now - lastLine >= (terminal ? .milliseconds(500) : .seconds(10)) {
+                lastLine = clock.now
+                let progress = SnapshotProgress(job: job, rowsThisSession: job.rowsDone, seconds: Date().timeIntervalSince(job.startedAt))
+                FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + progress.line + (terminal ? "" : "\n")).utf8))
+            }
+            if clock.now - lastSlotCheck >= .seconds(5) {
+                lastSlotCheck = clock.now
+                if let status = try? SourceStatus.read(configuration), !status.active {
+                    CommandSupport.fail("the WalBridge streaming from slot '\(configuration.postgres.slot)' stopped before the snapshot finished; its progress is in the checkpoint, and it resumes when `walbridge run` starts again", status: 1)
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
+    private func say(_ line: String) {
+        let terminal = isatty(STDERR_FILENO) == 1
+        FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + "walbridge: " + line + "\n").utf8))
     }
 }

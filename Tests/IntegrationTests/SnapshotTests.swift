@@ -65,6 +65,7 @@ struct SnapshotTests {
             try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.completedInitial.map(\.description) == ["public.users"]
         }
         #expect(try first.stopAndWait() == nil)
+        let baseline = try collector.drain(for: .milliseconds(500)).count
         let snapshotEvents = collector.events.filter { $0.source?["snapshot"] as? Bool == true }
         #expect(snapshotEvents.count == 1_200 || snapshotEvents.count == 1_201, "every old row (the live one may be in a chunk too)")
         #expect(snapshotEvents.allSatisfy { $0.eventType == "UserRegistered" }, "the snapshot event defaults to the insert event")
@@ -72,10 +73,10 @@ struct SnapshotTests {
 
         let second = try setup.startBridge(configuration: configuration)
         try setup.insertUser("after-restart")
-        let after = try collector.collect(count: collector.events.count + 1, timeout: .seconds(30))
-        let extra = try collector.drain(for: .seconds(1))
+        try collector.collect(count: baseline + 1, timeout: .seconds(30))
+        let after = try collector.drain(for: .seconds(1))
         #expect(try second.stopAndWait() == nil)
-        #expect(extra.count == after.count, "no second snapshot after a restart")
+        #expect(after.count == baseline + 1, "only the new insert after a restart: no second snapshot")
         #expect(after.last?.data?["username"] as? String == "after-restart")
     }
 
@@ -184,5 +185,31 @@ struct SnapshotTests {
         let badWhere = try WalBridgeProcess.run(["snapshot", "--config", config, "--where", "no_such_column > 1"])
         #expect(badWhere.status == 2)
         #expect(badWhere.stderr.contains("--where"), "\(badWhere.stderr)")
+    }
+
+    @Test("walbridge snapshot next to a running bridge hands the job to it and follows it; a bad request is refused")
+    func handOffToRunningBridge() throws {
+        let setup = try BridgeTestSetup()
+        try populate(setup, prefix: "h", count: 5_000)
+        let config = try setup.writeConfiguration()
+        let collector = try setup.collector()
+        let bridge = try setup.startBridge()
+        let live = try setup.insertUser("live-before-request")
+        try collector.collect(count: 1)
+
+        let refused = try WalBridgeProcess.run(["snapshot", "--config", config, "--where", "no_such_column = 1"])
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("refused") && refused.stderr.contains("no_such_column"), "\(refused.stderr)")
+
+        let snapshot = try WalBridgeProcess.run(["snapshot", "--config", config, "--table", "public.users"], timeout: .seconds(120))
+        #expect(snapshot.status == 0, "\(snapshot.stderr)")
+        #expect(snapshot.stderr.contains("asked it to backfill") && snapshot.stderr.contains("finished"), "\(snapshot.stderr)")
+        let events = try collector.collect(count: 5_002, timeout: .seconds(30))
+        #expect(try bridge.stopAndWait() == nil, "the running bridge never stopped streaming")
+        let snapshotEvents = events.filter { $0.source?["snapshot"] as? Bool == true }
+        #expect(Set(snapshotEvents.compactMap(\.key)).count == 5_001, "every row, the live one included")
+        #expect(snapshotEvents.count == 5_001)
+        #expect(events.contains { $0.key == String(live) && $0.source?["snapshot"] == nil })
+        #expect(!FileManager.default.fileExists(atPath: setup.checkpointPath + ".snapshot-request"), "the request was consumed")
     }
 }

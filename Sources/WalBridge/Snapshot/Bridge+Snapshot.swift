@@ -44,6 +44,7 @@ extension Bridge {
         var state: SnapshotState
         do {
             state = try store.load()?.snapshot ?? SnapshotState()
+            fileSnapshot = state
         } catch {
             throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
         }
@@ -78,6 +79,20 @@ extension Bridge {
         return state
     }
 
+    /// Checks a request from `walbridge snapshot` (written next to the
+    /// checkpoint while this bridge streams) and makes its job, on a short
+    /// ordinary connection. Throws (refusing it) with the reason for the user.
+    func acceptSnapshotRequest(_ request: SnapshotRequestFile.Request) throws(BridgeError) -> SnapshotState.Job {
+        let tables = try Self.snapshotTables(request.tables, configuration: configuration)
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-snapshot")
+        } catch {
+            throw BridgeError(error, context: "cannot connect to Postgres to start the snapshot")
+        }
+        return try newJob(origin: .command, tables: tables, filter: request.filter, connection: connection, id: request.id)
+    }
+
     /// What the reader needs per table of `job`.
     func snapshotPlans(_ job: SnapshotState.Job, keyColumns: [QualifiedName: [String]]) -> [SnapshotTablePlan] {
         job.tables.map { progress in
@@ -91,7 +106,8 @@ extension Bridge {
     }
 
     private func newJob(
-        origin: SnapshotState.Origin, tables: [QualifiedName], filter: String?, connection: PostgresConnection
+        origin: SnapshotState.Origin, tables: [QualifiedName], filter: String?, connection: PostgresConnection,
+        id: String = UUID().uuidString.lowercased()
     ) throws(BridgeError) -> SnapshotState.Job {
         var progress: [SnapshotState.TableProgress] = []
         for table in tables {
@@ -105,7 +121,7 @@ extension Bridge {
             }
             progress.append(SnapshotState.TableProgress(table: table, estimatedRows: estimatedRows(table, connection: connection)))
         }
-        let job = SnapshotState.Job(origin: origin, filter: filter, tables: progress)
+        let job = SnapshotState.Job(id: id, origin: origin, filter: filter, tables: progress)
         logger.info("snapshot: new job", metadata: [
             "job": "\(job.id)", "origin": "\(origin.rawValue)", "tables": "\(tables.map(\.description))",
             "estimatedRows": "\(job.estimatedRows)"])

@@ -21,7 +21,7 @@ import PostgresReplication
 /// Lives on the pipeline thread; not `Sendable`.
 final class SnapshotCoordinator {
     let channel: SnapshotChannel
-    private let session: UInt64
+    private var session: UInt64
     /// Progress including chunks handed to Kafka but not yet acknowledged.
     private var working: SnapshotState
     /// Progress whose chunks are all acknowledged, up to `confirmedLSN`.
@@ -32,16 +32,16 @@ final class SnapshotCoordinator {
     private var openTransactionState: SnapshotState?
     /// Keys of job tables changed per transaction xid (for the drop rule).
     private var changedKeys: [UInt32: Set<[UInt8]>] = [:]
-    private let recordedTables: Set<QualifiedName>
+    private var recordedTables: Set<QualifiedName>
     /// When this session's job started here, and its rows done then (for the rate).
-    private let sessionStart = ContinuousClock().now
-    private let rowsAtSessionStart: Int
+    private var sessionStart = ContinuousClock().now
+    private var rowsAtSessionStart: Int
     /// `schema.table` of the last chunk published (for the published-events counter).
     private(set) var lastChunkTable = ""
     /// The job as it ended (for the last progress report).
     private var finishedJob: SnapshotState.Job?
-    /// True when a job was open at the start of this session.
-    let hadJob: Bool
+    /// True when this session has run a job (open at its start, or requested since).
+    private(set) var hadJob: Bool
 
     init(state: SnapshotState, channel: SnapshotChannel, session: UInt64) {
         self.working = state
@@ -55,6 +55,24 @@ final class SnapshotCoordinator {
 
     /// True when this session had a job and its every chunk is acknowledged.
     var jobFinished: Bool { hadJob && confirmed.job == nil }
+
+    /// True when no job runs and every chunk of an earlier one is confirmed: a new job may start.
+    var isIdle: Bool { working.job == nil && pending.isEmpty && openTransactionState == nil }
+
+    /// Starts a job requested while streaming (`walbridge snapshot` next to a
+    /// running bridge). Its empty progress counts as confirmed at once: nothing
+    /// of it is in flight. Only when `isIdle`.
+    func start(_ job: SnapshotState.Job, session: UInt64) {
+        precondition(isIdle, "a snapshot job started while another runs")
+        self.session = session
+        working.job = job
+        confirmed.job = job
+        recordedTables = Set(job.tables.filter { !$0.done }.map(\.table))
+        hadJob = true
+        finishedJob = nil
+        rowsAtSessionStart = job.rowsDone
+        sessionStart = ContinuousClock().now
+    }
 
     /// Records the keys a streamed change touches, when its table is being snapshotted.
     func record(xid: UInt32, change: RowChange, mapper: EventMapper) {
@@ -153,7 +171,8 @@ public struct SnapshotProgress: Sendable, Hashable {
     /// Seconds left at that rate; nil when not known yet.
     public var etaSeconds: Double?
 
-    init(job: SnapshotState.Job, rowsThisSession: Int, seconds: Double) {
+    /// The numbers of `job`, with the rate of `rowsThisSession` rows over `seconds`.
+    public init(job: SnapshotState.Job, rowsThisSession: Int, seconds: Double) {
         tables = job.tables.map { Table(table: $0.table.description, rowsDone: $0.rowsDone, estimatedRows: $0.estimatedRows, done: $0.done) }
         rowsDone = job.rowsDone
         estimatedRows = job.tables.reduce(0) { $0 + ($1.done ? $1.rowsDone : max($1.estimatedRows, $1.rowsDone)) }

@@ -66,13 +66,17 @@ public struct SnapshotState: Sendable, Hashable {
     /// Tables whose `snapshot: initial` backfill has finished: never run again
     /// (unless the checkpoint file is removed).
     public var completedInitial: [QualifiedName]
+    /// The id of the last job that finished (so `walbridge snapshot` can tell
+    /// that the job it asked a running bridge for is done).
+    public var lastFinishedJobID: String?
 
-    public init(job: Job? = nil, completedInitial: [QualifiedName] = []) {
+    public init(job: Job? = nil, completedInitial: [QualifiedName] = [], lastFinishedJobID: String? = nil) {
         self.job = job
         self.completedInitial = completedInitial
+        self.lastFinishedJobID = lastFinishedJobID
     }
 
-    public var isEmpty: Bool { job == nil && completedInitial.isEmpty }
+    public var isEmpty: Bool { job == nil && completedInitial.isEmpty && lastFinishedJobID == nil }
 
     /// Marks the job finished: an `initial` job's tables join `completedInitial`.
     public mutating func finishJob() {
@@ -80,6 +84,7 @@ public struct SnapshotState: Sendable, Hashable {
         if job.origin == .initial {
             for table in job.tables where !completedInitial.contains(table.table) { completedInitial.append(table.table) }
         }
+        lastFinishedJobID = job.id
         self.job = nil
     }
 
@@ -88,6 +93,7 @@ public struct SnapshotState: Sendable, Hashable {
     /// The checkpoint's `snapshot` object.
     var jsonObject: [String: Any] {
         var object: [String: Any] = ["completedInitial": completedInitial.map(\.description)]
+        if let lastFinishedJobID { object["lastFinishedJob"] = lastFinishedJobID }
         if let job {
             var jobObject: [String: Any] = [
                 "id": job.id, "origin": job.origin.rawValue,
@@ -115,6 +121,7 @@ public struct SnapshotState: Sendable, Hashable {
             completed.append(name)
         }
         self.completedInitial = completed
+        self.lastFinishedJobID = object["lastFinishedJob"] as? String
         guard let jobObject = object["job"] as? [String: Any] else {
             self.job = nil
             return
