@@ -83,17 +83,19 @@ walbridge_produce(rd_kafka_t *rk,
 }
 
 /*
- * Adds one header. value_present = 0 adds a null header value; otherwise the
- * value is added even when empty (a zero-length, non-null value).
+ * Adds one header: `name_len` bytes at `name` (not NUL-terminated).
+ * value_present = 0 adds a null header value; otherwise the value is added
+ * even when empty (a zero-length, non-null value).
  */
 static inline rd_kafka_resp_err_t
 walbridge_header_add(rd_kafka_headers_t *headers,
-                     const char *name,
+                     const void *name, size_t name_len,
                      const void *value, size_t value_len, int value_present) {
+        const char *n = name ? (const char *)name : walbridge_empty_bytes;
         if (!value_present)
-                return rd_kafka_header_add(headers, name, -1, NULL, 0);
+                return rd_kafka_header_add(headers, n, (ssize_t)name_len, NULL, 0);
         return rd_kafka_header_add(
-            headers, name, -1, value ? value : (const void *)walbridge_empty_bytes,
+            headers, n, (ssize_t)name_len, value ? value : (const void *)walbridge_empty_bytes,
             value ? (ssize_t)value_len : 0);
 }
 

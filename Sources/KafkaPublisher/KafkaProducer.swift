@@ -154,16 +154,28 @@ public final class KafkaProducer {
         if !headers.isEmpty {
             cHeaders = rd_kafka_headers_new(headers.count)
             for header in headers {
-                withOptionalBytes(header.value) { pointer, count, present in
-                    _ = walbridge_header_add(cHeaders, header.name, pointer, count, present)
+                // The name goes with its length: no NUL-terminated copy
+                // (`String` → `char *` would allocate one for a small string).
+                var name = header.name
+                name.withUTF8 { name in
+                    withOptionalBytes(header.value) { pointer, count, present in
+                        _ = walbridge_header_add(cHeaders, name.baseAddress, name.count, pointer, count, present)
+                    }
                 }
             }
         }
         let opaque = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: token))
         let err = withOptionalBytes(key) { keyPointer, keyCount, keyPresent in
             withOptionalBytes(value) { valuePointer, valueCount, valuePresent in
-                walbridge_produce(
-                    handle, topicHandle, topic,
+                if let topicHandle {
+                    return walbridge_produce(
+                        handle, topicHandle, nil,
+                        keyPointer, keyCount, keyPresent,
+                        valuePointer, valueCount, valuePresent,
+                        cHeaders, opaque)
+                }
+                return walbridge_produce(
+                    handle, nil, topic,
                     keyPointer, keyCount, keyPresent,
                     valuePointer, valueCount, valuePresent,
                     cHeaders, opaque)
