@@ -74,18 +74,20 @@ let package = Package(
         // Benchmarks (bench/README.md): a release-build harness that measures and prints.
         .executableTarget(
             name: "walbridge-bench",
-            dependencies: ["PostgresReplication", "EventMapping", "KafkaPublisher"],
+            dependencies: ["PostgresReplication", "EventMapping", "KafkaPublisher", "CAllocationCounter"],
             path: "bench/WalBridgeBench",
-            // The allocation counter defines `malloc`; export it so every library's calls reach it.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc"])]
+            linkerSettings: allocationCounterLinkerSettings
         ),
+        // Test and bench support only: counts allocator calls per thread by
+        // defining malloc/calloc/realloc/free (see its header). Never a
+        // dependency of walbridge itself.
+        .target(name: "CAllocationCounter", path: "bench/CAllocationCounter"),
 
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
         .testTarget(
-            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication"],
-            // AllocationBudgetTests counts allocations by defining `malloc`: export it.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc"])]
+            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication", "CAllocationCounter"],
+            linkerSettings: allocationCounterLinkerSettings
         ),
         .testTarget(
             name: "WalBridgeTests",
@@ -98,3 +100,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// The allocation counter (`CAllocationCounter`) defines the allocator's entry
+/// points in the program that links it: export them, so every shared
+/// library's calls reach them too.
+var allocationCounterLinkerSettings: [LinkerSetting] {
+    [.unsafeFlags(["malloc", "calloc", "realloc", "free"].flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]
+}
