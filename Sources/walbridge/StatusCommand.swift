@@ -16,7 +16,9 @@ struct StatusCommand: ParsableCommand {
             2 for a bad configuration.
 
             --json prints one object: slot, active, activePid, confirmedFlushLsn,
-            checkpointLsn, earliestReplayableLsn, retainedWalBytes, lagBytes.
+            checkpointLsn, earliestReplayableLsn, retainedWalBytes, lagBytes, and while a
+            backfill is unfinished, snapshot (job, tables, rowsDone, estimatedRows,
+            rowsPerSecond, etaSeconds).
 
             Examples:
               walbridge status --config walbridge.yaml
