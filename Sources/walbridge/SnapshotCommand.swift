@@ -102,7 +102,7 @@ struct SnapshotCommand: ParsableCommand {
         while requests.isPending && clock.now < deadline { Thread.sleep(forTimeInterval: 0.1) }
         if requests.isPending {
             try? FileManager.default.removeItem(atPath: requests.path)
-            CommandSupport.fail("\(holderText) holds slot '\(configuration.postgres.slot)' but did not take the request within 30 s; it is not a WalBridge using checkpoint.path \(configuration.checkpoint.path). Stop it, or run this command with that WalBridge's configuration", status: 1)
+            CommandSupport.fail("\(holderText) holds slot '\(configuration.postgres.slot)' but did not take the request within 30 s: it is not a `walbridge run` using checkpoint.path \(configuration.checkpoint.path) (a `walbridge snapshot` that streams by itself takes no requests). Wait for it, or run this command with the running WalBridge's configuration", status: 1)
         }
         if let reason = requests.rejection {
             CommandSupport.fail("the running WalBridge refused the snapshot: \(reason)", status: 2)
