@@ -282,14 +282,9 @@ final class StreamPipeline {
     /// A backfill watermark: at a high mark of this session's reader, publish
     /// its chunk in this transaction (DBLog; see `SnapshotCoordinator`).
     private func snapshotWatermark(_ message: LogicalMessage, transaction: TransactionInfo) throws(BridgeError) {
-        guard let watermark = SnapshotWatermark(content: message.content) else { return }
-        let outcome: (records: [EventRecord], dropped: Int)?
-        do {
-            outcome = try snapshot.highWatermark(watermark, transaction: transaction, mapper: mapper)
-        } catch {
-            throw BridgeError(.fatal, "snapshot: cannot map a row: \(error); fix the mapping and run the snapshot again (it resumes at this chunk)")
-        }
-        guard let outcome else { return }
+        guard let watermark = SnapshotWatermark(content: message.content),
+              let outcome = snapshot.highWatermark(watermark, transaction: transaction, mapper: mapper)
+        else { return }
         if outcome.dropped > 0 {
             logger.debug("snapshot chunk: rows changed while it was read are left to the stream", metadata: [
                 "dropped": "\(outcome.dropped)", "lsn": "\(transaction.commitLSN)"])
@@ -297,6 +292,38 @@ final class StreamPipeline {
         }
         currentTable = snapshot.lastChunkTable
         try produce(outcome.records)
+        try deadLetterSnapshotRows(outcome, transaction: transaction)
+    }
+
+    /// Chunk rows that could not become events: to the dead-letter topic, or stop.
+    private func deadLetterSnapshotRows(_ outcome: SnapshotCoordinator.ChunkOutcome, transaction: TransactionInfo) throws(BridgeError) {
+        guard !outcome.unmappable.isEmpty || !outcome.undecodable.isEmpty, let relation = outcome.relation else { return }
+        let table = "\(relation.schema).\(relation.name)"
+        guard let deadLetters else {
+            let reason = outcome.unmappable.first.map { "\($0.error)" }
+                ?? outcome.undecodable.first.map { "row with key (\($0.key)): \($0.reason)" } ?? ""
+            throw BridgeError(.fatal,
+                "snapshot of \(table): cannot turn a row into an event: \(reason); fix the row or the mapping, or set kafka.dead_letter_topic to route such rows there and go on (the snapshot resumes at this chunk)")
+        }
+        let mapping = mapper.mapping(forSchema: relation.schema, table: relation.name)
+        let (columns, sourceTopic) = Self.allowlist(of: mapping)
+        var ordinal = 0
+        for (change, error) in outcome.unmappable {
+            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+            ordinal += 1
+            try deadLetter(deadLetters.record(
+                forUnmappableChange: change, transaction: transaction, eventID: eventID,
+                mappedColumns: columns, sourceTopic: sourceTopic, reason: "snapshot: \(error.description)"),
+                token: currentToken, counted: false, eventID: eventID, reason: error.description)
+        }
+        for (key, reason) in outcome.undecodable {
+            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+            ordinal += 1
+            let text = "snapshot row with key (\(key)): \(reason)"
+            try deadLetter(deadLetters.record(
+                forUndecodableChange: relation, transaction: transaction, eventID: eventID, sourceTopic: sourceTopic, reason: text),
+                token: currentToken, counted: false, eventID: eventID, reason: text)
+        }
     }
 
     /// Backfill progress: the metrics each second, a log line every 10 s, and

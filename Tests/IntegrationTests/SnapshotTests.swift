@@ -1,3 +1,4 @@
+import EventMapping
 import Foundation
 import PostgresReplication
 import Testing
@@ -211,5 +212,36 @@ struct SnapshotTests {
         #expect(snapshotEvents.count == 5_001)
         #expect(events.contains { $0.key == String(live) && $0.source?["snapshot"] == nil })
         #expect(!FileManager.default.fileExists(atPath: setup.checkpointPath + ".snapshot-request"), "the request was consumed")
+    }
+
+    @Test("a row the mapping refuses goes to the dead-letter topic and the snapshot goes on; without one it stops, naming the row")
+    func unmappableRow() throws {
+        let setup = try BridgeTestSetup()
+        try setup.insertUser("first")
+        try setup.database.sql("INSERT INTO users (username, email, password_hash) VALUES ('no-last-name', 'n@example.com', 'secret-hash')")
+        try setup.insertUser("third")
+        let deadLetterTopic = "walbridge.dlq"
+        try setup.cluster.createTopic(deadLetterTopic, partitions: 1)
+        // A composite key with the nullable last_name: the row without one has no key.
+        let yaml = setup.yaml(kafkaExtra: "dead_letter_topic: \(deadLetterTopic)").replacingOccurrences(of: "key: [id]", with: "key: [id, last_name]")
+        var options = BridgeTestSetup.testOptions()
+        options.snapshot = SnapshotRequest(tables: [], filter: nil)
+        let bridge = RunningBridge(configuration: try BridgeConfiguration.parse(yaml: yaml, source: "test.yaml", environment: [:]), options: options)
+        #expect(try bridge.wait(timeout: .seconds(60)) == nil)
+        let events = try setup.collector().collect(count: 3, timeout: .seconds(5))
+        #expect(events.map { $0.data?["username"] as? String } .sorted { ($0 ?? "") < ($1 ?? "") } == ["first", "third"])
+        let deadLetters = try EventCollector(bootstrapServers: setup.cluster.bootstrapServers, topic: deadLetterTopic).collect(count: 1)
+        #expect(deadLetters.count == 1)
+        let reason = deadLetters.first?.header("walbridge-error") ?? ""
+        #expect(reason.contains("snapshot") && reason.contains("last_name"), "\(reason)")
+        #expect(!(deadLetters.first.flatMap { $0.record.value.map { String(decoding: $0, as: UTF8.self) } } ?? "").contains("secret-hash"),
+                "an unmapped column never reaches the dead-letter topic")
+
+        let strict = try BridgeTestSetup()
+        try strict.database.sql("INSERT INTO users (username, email, password_hash) VALUES ('no-last-name', 'n@example.com', 'h')")
+        let strictYAML = strict.yaml().replacingOccurrences(of: "key: [id]", with: "key: [id, last_name]")
+        let failing = RunningBridge(configuration: try BridgeConfiguration.parse(yaml: strictYAML, source: "test.yaml", environment: [:]), options: options)
+        let error = try failing.wait(timeout: .seconds(60))
+        #expect(error?.message.contains("dead_letter_topic") == true, "\(String(describing: error))")
     }
 }

@@ -47,6 +47,9 @@ struct SnapshotChunk: Sendable {
     var tableIndex: Int
     var relation: Relation
     var rows: [Row]
+    /// Rows whose values could not be decoded (left out of `rows`): their key
+    /// as text and the reason, for the dead-letter topic.
+    var undecodable: [(key: String, reason: String)] = []
     /// The pagination key of the last row, as text (nil for an empty chunk).
     var lastKey: [String]?
     /// True when the table has no rows after this chunk.

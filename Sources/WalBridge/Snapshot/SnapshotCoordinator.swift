@@ -84,12 +84,24 @@ final class SnapshotCoordinator {
         changedKeys[xid, default: []].formUnion(keys)
     }
 
-    /// What a high watermark brings: the chunk's events to publish (in key
-    /// order, without the dropped rows) and how many rows were dropped. Nil when
-    /// the mark is not this session's (a mark re-read after a restart).
+    /// What a chunk brings when its high watermark comes through the stream.
+    struct ChunkOutcome {
+        /// The events to publish, in key order, without the dropped rows.
+        var records: [EventRecord] = []
+        /// Rows left to the stream (changed by a transaction the SELECT did not see).
+        var dropped = 0
+        /// Rows the mapping refused, as inserts, with the reason.
+        var unmappable: [(change: RowChange, error: MappingError)] = []
+        /// Rows the reader could not decode: their key and the reason.
+        var undecodable: [(key: String, reason: String)] = []
+        var relation: Relation?
+    }
+
+    /// What a high watermark brings. Nil when the mark is not this session's
+    /// (a mark re-read after a restart).
     func highWatermark(
         _ watermark: SnapshotWatermark, transaction: TransactionInfo, mapper: EventMapper
-    ) throws(MappingError) -> (records: [EventRecord], dropped: Int)? {
+    ) -> ChunkOutcome? {
         guard watermark.mark == .high, watermark.session == session, var job = working.job,
               let chunk = channel.take(session: session, sequence: watermark.sequence)
         else { return nil }
@@ -100,16 +112,23 @@ final class SnapshotCoordinator {
         changedKeys = changedKeys.filter { !SnapshotVisibility.precedes($0.key, chunk.visibility.xmin) }
 
         let context = SnapshotEventContext(jobID: job.id, transaction: transaction)
-        var records: [EventRecord] = []
-        records.reserveCapacity(chunk.rows.count)
-        var droppedRows = 0
+        var outcome = ChunkOutcome(undecodable: chunk.undecodable, relation: chunk.relation)
+        outcome.records.reserveCapacity(chunk.rows.count)
         for row in chunk.rows {
-            guard let record = try mapper.mapSnapshotRow(row, relation: chunk.relation, context: context) else { continue }
-            if let key = record.key, dropped.contains(key) {
-                droppedRows += 1
+            let record: EventRecord
+            do {
+                guard let mapped = try mapper.mapSnapshotRow(row, relation: chunk.relation, context: context) else { continue }
+                record = mapped
+            } catch {
+                outcome.unmappable.append((RowChange(operation: .insert, relation: chunk.relation, new: row, old: nil, oldKind: nil,
+                                                     ordinal: outcome.unmappable.count), error))
                 continue
             }
-            records.append(record)
+            if let key = record.key, dropped.contains(key) {
+                outcome.dropped += 1
+                continue
+            }
+            outcome.records.append(record)
         }
         var table = job.tables[chunk.tableIndex]
         if let lastKey = chunk.lastKey { table.lastKey = lastKey }
@@ -122,7 +141,7 @@ final class SnapshotCoordinator {
             working.finishJob()
         }
         openTransactionState = working
-        return (records, droppedRows)
+        return outcome
     }
 
     /// The transaction that carried a chunk committed at `endLSN`.

@@ -165,8 +165,9 @@ final class SnapshotReader: Sendable {
             })
         let keyIndexes = plan.keyColumns.map { column in rows.columnNames.firstIndex(of: column)! }
         var decoded: [Row] = []
+        var undecodable: [(key: String, reason: String)] = []
         decoded.reserveCapacity(rows.rowCount)
-        for rowIndex in 0..<rows.rowCount {
+        rowLoop: for rowIndex in 0..<rows.rowCount {
             var row: Row = []
             row.reserveCapacity(relation.columns.count)
             for (columnIndex, column) in relation.columns.enumerated() {
@@ -178,8 +179,8 @@ final class SnapshotReader: Sendable {
                     row.append(.value(try valueDecoder.decode(text, typeOID: column.typeOID, registry: registry)))
                 } catch {
                     let key = keyIndexes.map { rows.text(rowIndex, $0) ?? "NULL" }.joined(separator: ", ")
-                    throw BridgeError(.fatal,
-                        "snapshot of \(plan.table): cannot decode column '\(column.name)' of the row with key (\(key)): \(error.reason); the stream would dead-letter such a row, the snapshot stops: fix the value or leave the column out of the mapping")
+                    undecodable.append((key, "cannot decode column '\(column.name)': \(error.reason)"))
+                    continue rowLoop
                 }
             }
             decoded.append(row)
@@ -187,6 +188,6 @@ final class SnapshotReader: Sendable {
         let lastKey = rows.rowCount == 0 ? nil : keyIndexes.map { rows.text(rows.rowCount - 1, $0) ?? "" }
         return SnapshotChunk(
             session: session, sequence: sequence, tableIndex: tableIndex, relation: relation, rows: decoded,
-            lastKey: lastKey, isLastOfTable: rows.rowCount < plan.chunkSize, visibility: visibility)
+            undecodable: undecodable, lastKey: lastKey, isLastOfTable: rows.rowCount < plan.chunkSize, visibility: visibility)
     }
 }
