@@ -317,6 +317,15 @@ public final class RowSet {
     public func text(_ row: Int, _ column: Int) -> String? {
         PQgetisnull(result, Int32(row), Int32(column)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
     }
+
+    /// The value at (`row`, `column`) decoded as its column's type, straight
+    /// from libpq's buffer (no intermediate `String`); `.null` for SQL NULL.
+    public func value(_ row: Int, _ column: Int, decoder: PostgresValueDecoder, registry: TypeRegistry) throws(ValueDecodingError) -> PostgresValue {
+        let r = Int32(row), c = Int32(column)
+        guard PQgetisnull(result, r, c) == 0, let start = PQgetvalue(result, r, c) else { return .null }
+        let bytes = UnsafeRawBufferPointer(start: start, count: Int(PQgetlength(result, r, c)))
+        return try decoder.decode(bytes, typeOID: columnTypes[column], registry: registry)
+    }
 }
 
 extension String {

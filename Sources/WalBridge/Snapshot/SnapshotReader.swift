@@ -171,12 +171,8 @@ final class SnapshotReader: Sendable {
             var row: Row = []
             row.reserveCapacity(relation.columns.count)
             for (columnIndex, column) in relation.columns.enumerated() {
-                guard let text = rows.text(rowIndex, columnIndex) else {
-                    row.append(.value(.null))
-                    continue
-                }
                 do {
-                    row.append(.value(try valueDecoder.decode(text, typeOID: column.typeOID, registry: registry)))
+                    row.append(.value(try rows.value(rowIndex, columnIndex, decoder: valueDecoder, registry: registry)))
                 } catch {
                     let key = keyIndexes.map { rows.text(rowIndex, $0) ?? "NULL" }.joined(separator: ", ")
                     undecodable.append((key, "cannot decode column '\(column.name)': \(error.reason)"))
