@@ -92,3 +92,98 @@ struct SnapshotStateTests {
         #expect(!channel.put(chunk(4)), "a cancelled channel takes nothing")
     }
 }
+
+@Suite("Snapshot coordinator (DBLog's drop rule)")
+struct SnapshotCoordinatorTests {
+    let users = QualifiedName(schema: "public", table: "users")
+    let orders = QualifiedName(schema: "public", table: "orders")
+
+    func mapper() throws -> EventMapper {
+        let yaml = """
+        postgres: {url: "postgres://x@127.0.0.1/auth", slot: s}
+        kafka: {bootstrap_servers: "127.0.0.1:9092"}
+        mappings:
+          - table: public.users
+            topic: users
+            key: [id]
+            events: {insert: UserRegistered, update: UserUpdated, delete: UserDeleted}
+            fields: {id: userId, username: username}
+          - table: public.orders
+            topic: orders
+            key: [id]
+            events: {insert: OrderPlaced}
+            fields: {id: orderId}
+        """
+        return try EventMapper(configuration: BridgeConfiguration.parse(yaml: yaml, source: "t.yaml", environment: [:]),
+                               systemID: "1", database: "auth")
+    }
+
+    func relation(_ table: QualifiedName) -> Relation {
+        Relation(id: 1, schema: table.schema, name: table.table, replicaIdentity: .default, columns: [
+            .init(name: "id", typeOID: 20, typeModifier: -1, isKey: true),
+            .init(name: "username", typeOID: 25, typeModifier: -1, isKey: false),
+        ])
+    }
+
+    func row(_ id: Int64) -> Row { [.value(.int(id)), .value(.string("u\(id)"))] }
+
+    func update(_ table: QualifiedName, _ id: Int64) -> RowChange {
+        RowChange(operation: .update, relation: relation(table), new: row(id), old: nil, oldKind: nil, ordinal: 0)
+    }
+
+    @Test("a chunk drops exactly the rows of its table changed by transactions its SELECT did not see")
+    func dropRule() throws {
+        let mapper = try mapper()
+        let job = SnapshotState.Job(id: "job", origin: .command, filter: nil,
+                                    tables: [.init(table: users), .init(table: orders)])
+        let coordinator = SnapshotCoordinator(state: SnapshotState(job: job), channel: SnapshotChannel(), session: 9)
+        coordinator.record(xid: 90, change: update(users, 1), mapper: mapper)     // seen by the SELECT (below xmin)
+        coordinator.record(xid: 105, change: update(orders, 2), mapper: mapper)   // unseen, but another table's key 2
+        coordinator.record(xid: 105, change: update(users, 3), mapper: mapper)    // unseen: running at the snapshot
+        coordinator.record(xid: 112, change: update(users, 4), mapper: mapper)    // unseen: started after it
+        coordinator.record(xid: 101, change: update(users, 5), mapper: mapper)    // seen: committed before it
+        let visibility = SnapshotVisibility(xmin: 100, xmax: 110, inProgress: [105])
+        #expect(coordinator.channel.put(SnapshotChunk(
+            session: 9, sequence: 1, tableIndex: 0, relation: relation(users), rows: (1...5).map(row),
+            lastKey: ["5"], isLastOfTable: false, visibility: visibility)))
+
+        let transaction = TransactionInfo(commitLSN: LSN(0x1000), commitTimeMicros: 0, xid: 120)
+        #expect(coordinator.highWatermark(SnapshotWatermark(mark: .high, session: 8, sequence: 1), transaction: transaction, mapper: mapper) == nil,
+                "another session's mark")
+        let outcome = try #require(coordinator.highWatermark(
+            SnapshotWatermark(mark: .high, session: 9, sequence: 1), transaction: transaction, mapper: mapper))
+        #expect(outcome.records.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } } == ["1", "2", "5"])
+        #expect(outcome.dropped == 2)
+        #expect(coordinator.rememberedTransactions == 3, "xid 90 is below the chunk's xmin: forgotten")
+
+        #expect(coordinator.confirmed.job?.tables[0].lastKey == nil, "nothing confirmed before the commit is delivered")
+        coordinator.committed(endLSN: LSN(0x1100))
+        #expect(!coordinator.confirm(upTo: LSN(0x10FF)))
+        #expect(coordinator.confirm(upTo: LSN(0x1100)))
+        #expect(coordinator.confirmed.job?.tables[0].lastKey == ["5"])
+        #expect(coordinator.confirmed.job?.tables[0].rowsDone == 5)
+    }
+
+    @Test("the last chunk of the last table finishes the job and stops remembering keys")
+    func finish() throws {
+        let mapper = try mapper()
+        let job = SnapshotState.Job(id: "job", origin: .initial, filter: nil, tables: [.init(table: users)])
+        let coordinator = SnapshotCoordinator(state: SnapshotState(job: job), channel: SnapshotChannel(), session: 1)
+        coordinator.record(xid: 200, change: update(users, 1), mapper: mapper)
+        #expect(coordinator.channel.put(SnapshotChunk(
+            session: 1, sequence: 1, tableIndex: 0, relation: relation(users), rows: [row(1), row(2)],
+            lastKey: ["2"], isLastOfTable: true, visibility: SnapshotVisibility(xmin: 100, xmax: 150, inProgress: []))))
+        let outcome = try #require(coordinator.highWatermark(
+            SnapshotWatermark(mark: .high, session: 1, sequence: 1),
+            transaction: TransactionInfo(commitLSN: LSN(0x2000), commitTimeMicros: 0, xid: 300), mapper: mapper))
+        #expect(outcome.records.count == 1 && outcome.dropped == 1)
+        coordinator.record(xid: 400, change: update(users, 2), mapper: mapper)
+        #expect(coordinator.rememberedTransactions == 0, "no table left to snapshot: nothing remembered")
+        coordinator.committed(endLSN: LSN(0x2100))
+        #expect(!coordinator.jobFinished)
+        _ = coordinator.confirm(upTo: LSN(0x2100))
+        #expect(coordinator.jobFinished && coordinator.confirmed.job == nil)
+        #expect(coordinator.confirmed.completedInitial == [users] && coordinator.confirmed.lastFinishedJobID == "job")
+        #expect(coordinator.isIdle)
+    }
+}

@@ -30,8 +30,13 @@ final class SnapshotCoordinator {
     private var pending: [(endLSN: LSN, state: SnapshotState)] = []
     /// The state after the chunk of the open transaction, until its Commit.
     private var openTransactionState: SnapshotState?
-    /// Keys of job tables changed per transaction xid (for the drop rule).
-    private var changedKeys: [UInt32: Set<[UInt8]>] = [:]
+    /// A row of a job table, by its Kafka key.
+    struct TableKey: Hashable {
+        var table: QualifiedName
+        var key: [UInt8]
+    }
+    /// Rows of job tables changed, per transaction xid (for the drop rule).
+    private var changedKeys: [UInt32: Set<TableKey>] = [:]
     private var recordedTables: Set<QualifiedName>
     /// When this session's job started here, and its rows done then (for the rate).
     private var sessionStart = ContinuousClock().now
@@ -76,13 +81,16 @@ final class SnapshotCoordinator {
 
     /// Records the keys a streamed change touches, when its table is being snapshotted.
     func record(xid: UInt32, change: RowChange, mapper: EventMapper) {
-        guard !recordedTables.isEmpty,
-              recordedTables.contains(QualifiedName(schema: change.relation.schema, table: change.relation.name))
-        else { return }
+        guard !recordedTables.isEmpty else { return }
+        let table = QualifiedName(schema: change.relation.schema, table: change.relation.name)
+        guard recordedTables.contains(table) else { return }
         let keys = mapper.touchedKeys(change)
         guard !keys.isEmpty else { return }
-        changedKeys[xid, default: []].formUnion(keys)
+        changedKeys[xid, default: []].formUnion(keys.map { TableKey(table: table, key: $0) })
     }
+
+    /// Number of transactions whose changed keys are remembered (for tests).
+    var rememberedTransactions: Int { changedKeys.count }
 
     /// What a chunk brings when its high watermark comes through the stream.
     struct ChunkOutcome {
@@ -106,8 +114,11 @@ final class SnapshotCoordinator {
               let chunk = channel.take(session: session, sequence: watermark.sequence)
         else { return nil }
         lastChunkTable = chunk.relation.schema + "." + chunk.relation.name
+        let table = QualifiedName(schema: chunk.relation.schema, table: chunk.relation.name)
         var dropped: Set<[UInt8]> = []
-        for (xid, keys) in changedKeys where chunk.visibility.isInvisible(xid) { dropped.formUnion(keys) }
+        for (xid, keys) in changedKeys where chunk.visibility.isInvisible(xid) {
+            for changed in keys where changed.table == table { dropped.insert(changed.key) }
+        }
         // Older transactions are visible to every later SELECT.
         changedKeys = changedKeys.filter { !SnapshotVisibility.precedes($0.key, chunk.visibility.xmin) }
 
@@ -130,12 +141,17 @@ final class SnapshotCoordinator {
             }
             outcome.records.append(record)
         }
-        var table = job.tables[chunk.tableIndex]
-        if let lastKey = chunk.lastKey { table.lastKey = lastKey }
-        table.rowsDone += chunk.rows.count
-        table.done = chunk.isLastOfTable
-        job.tables[chunk.tableIndex] = table
+        var progress = job.tables[chunk.tableIndex]
+        if let lastKey = chunk.lastKey { progress.lastKey = lastKey }
+        progress.rowsDone += chunk.rows.count + chunk.undecodable.count
+        progress.done = chunk.isLastOfTable
+        job.tables[chunk.tableIndex] = progress
         working.job = job
+        if chunk.isLastOfTable {
+            // A table read to its end needs no more records; no table, no records at all.
+            recordedTables.remove(table)
+            if recordedTables.isEmpty { changedKeys.removeAll() }
+        }
         if job.isFinished {
             finishedJob = job
             working.finishJob()
