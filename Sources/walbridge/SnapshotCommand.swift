@@ -98,8 +98,20 @@ struct SnapshotCommand: ParsableCommand {
         }
         say("slot '\(configuration.postgres.slot)' is streamed by \(holderText); asked it to backfill \(request.tables.map(\.description).joined(separator: ", ")) (job \(request.id))")
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
-        while requests.isPending && clock.now < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let store = CheckpointStore(path: configuration.checkpoint.path)
+        var deadline = clock.now + .seconds(30)
+        var toldBusy = false
+        while requests.isPending && clock.now < deadline {
+            // A job already running there is finished first; the request waits for it.
+            if let running = (try? store.load())??.snapshot.job, running.id != request.id {
+                if !toldBusy {
+                    say("the running WalBridge is finishing snapshot \(running.id) first (\(running.rowsDone) rows done); this request waits for it")
+                    toldBusy = true
+                }
+                deadline = clock.now + .seconds(30)
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         if requests.isPending {
             try? FileManager.default.removeItem(atPath: requests.path)
             CommandSupport.fail("\(holderText) holds slot '\(configuration.postgres.slot)' but did not take the request within 30 s: it is not a `walbridge run` using checkpoint.path \(configuration.checkpoint.path) (a `walbridge snapshot` that streams by itself takes no requests). Wait for it, or run this command with the running WalBridge's configuration", status: 1)
@@ -107,7 +119,6 @@ struct SnapshotCommand: ParsableCommand {
         if let reason = requests.rejection {
             CommandSupport.fail("the running WalBridge refused the snapshot: \(reason)", status: 2)
         }
-        let store = CheckpointStore(path: configuration.checkpoint.path)
         let terminal = isatty(STDERR_FILENO) == 1
         var lastLine = ContinuousClock().now - .seconds(10)
         var lastSlotCheck = ContinuousClock().now
