@@ -122,8 +122,8 @@ public final class BridgeMetrics: Sendable {
     // MARK: - Events and transactions (the pipeline)
 
     /// Kafka acknowledged one event of `table` (`schema.table`, or the message prefix) of type `eventType`.
-    public func eventPublished(table: String, eventType: String) {
-        counter(in: published, Name.eventsPublished, table: table, eventType: eventType).increment()
+    public func eventPublished(table: String, eventType: String, count: Int = 1) {
+        counter(in: published, Name.eventsPublished, table: table, eventType: eventType).increment(by: Int64(count))
     }
 
     /// One event could not be published (before it is retried or dead-lettered).

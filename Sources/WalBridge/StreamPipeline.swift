@@ -73,7 +73,14 @@ final class StreamPipeline {
     /// bytes, and when its first event was handed to Kafka (for the metrics).
     private var tallies: [UInt64: TransactionTally] = [:]
     private var inflightBytes = 0
+    /// `schema.table` (or message prefix) of the events being produced, for the counters.
     private var currentTable = ""
+    /// The relation `currentTable` was made for (0: not from a relation).
+    private var currentTableRelation: UInt32 = 0
+    /// (table, event type) pairs of published events, each numbered once.
+    private var labels: [PublishedKey] = []
+    private var labelIndexes: [PublishedKey: Int] = [:]
+    private var lastLabel: (key: PublishedKey, index: Int)?
     private var headers: [KafkaHeader] = []
     private var reportedBytesRead: UInt64 = 0
     private let clock = ContinuousClock()
@@ -209,7 +216,10 @@ final class StreamPipeline {
         case .change(let change):
             snapshot.record(xid: currentXid, change: change, mapper: mapper)
             guard !skipping, let transaction = currentTransaction else { return }
-            currentTable = change.relation.schema + "." + change.relation.name
+            if change.relation.id != currentTableRelation || currentTableRelation == 0 {
+                currentTable = change.relation.schema + "." + change.relation.name
+                currentTableRelation = change.relation.id
+            }
             let records: [EventRecord]
             do {
                 records = try mapper.map(change, transaction: transaction)
@@ -245,6 +255,7 @@ final class StreamPipeline {
             settleIfDone(currentToken)
             if advanced { delivered() }
         case .relationChanged(let relation):
+            currentTableRelation = 0  // a renamed table keeps its id: make its name again
             logger.debug("relation described", metadata: [
                 "table": "\(relation.schema).\(relation.name)", "columns": "\(relation.columns.count)"])
             let missing = mapper.missingMappedColumns(in: relation)
@@ -265,14 +276,14 @@ final class StreamPipeline {
                 try snapshotWatermark(message, transaction: transaction)
                 return
             }
-            currentTable = message.prefix
+            setCurrentTable(message.prefix)
             try produce(mapMessage(message, transactionOrdinal: transactionOrdinal, transaction: transaction))
             return
         }
         guard message.lsn >= skipBelow else { return }
         let records = try mapMessage(message, transactionOrdinal: nil, transaction: nil)
         currentToken = watermark.beginTransaction()
-        currentTable = message.prefix
+        setCurrentTable(message.prefix)
         try produce(records)
         let advanced = watermark.commit(endLSN: message.lsn)
         settleIfDone(currentToken)
@@ -290,7 +301,7 @@ final class StreamPipeline {
                 "dropped": "\(outcome.dropped)", "lsn": "\(transaction.commitLSN)"])
             metrics.snapshotRowsDropped(outcome.dropped)
         }
-        currentTable = snapshot.lastChunkTable
+        setCurrentTable(snapshot.lastChunkTable)
         try produce(outcome.records)
         try deadLetterSnapshotRows(outcome, transaction: transaction)
     }
@@ -444,7 +455,35 @@ final class StreamPipeline {
     struct TransactionTally {
         var firstSent: ContinuousClock.Instant
         var bytes = 0
-        var events: [PublishedKey: Int] = [:]
+        /// Events per label: the first label inline (most transactions have one), any others in `more`.
+        var label = -1
+        var count = 0
+        var more: [Int: Int]?
+
+        mutating func add(label index: Int) {
+            if label == index || label < 0 {
+                label = index
+                count += 1
+            } else {
+                more?[index, default: 0] += 1
+                if more == nil { more = [index: 1] }
+            }
+        }
+
+        mutating func remove(label index: Int) {
+            if label == index, count > 0 {
+                count -= 1
+            } else if let current = more?[index], current > 0 {
+                more?[index] = current - 1
+            }
+        }
+
+        /// Every (label, count) with a count.
+        var counts: [(label: Int, count: Int)] {
+            var result: [(Int, Int)] = count > 0 ? [(label, count)] : []
+            for (index, value) in more ?? [:] where value > 0 { result.append((index, value)) }
+            return result
+        }
     }
 
     struct PublishedKey: Hashable {
@@ -455,13 +494,36 @@ final class StreamPipeline {
     private func tally(token: UInt64, record: EventRecord) {
         let size = (record.key?.count ?? 0) + (record.value?.count ?? 0)
         inflightBytes += size
-        let key = PublishedKey(table: currentTable, eventType: record.eventType)
+        let label = labelIndex(table: currentTable, eventType: record.eventType)
         if tallies[token] == nil {
-            tallies[token] = TransactionTally(firstSent: clock.now, bytes: size, events: [key: 1])
+            var tally = TransactionTally(firstSent: clock.now, bytes: size)
+            tally.add(label: label)
+            tallies[token] = tally
         } else {
             tallies[token]!.bytes += size
-            tallies[token]!.events[key, default: 0] += 1
+            tallies[token]!.add(label: label)
         }
+    }
+
+    private func setCurrentTable(_ name: String) {
+        currentTable = name
+        currentTableRelation = 0
+    }
+
+    /// The number of a (table, event type) pair; the last one is remembered, so a run of one table's events hashes nothing.
+    private func labelIndex(table: String, eventType: String) -> Int {
+        if let lastLabel, lastLabel.key.table == table, lastLabel.key.eventType == eventType { return lastLabel.index }
+        let key = PublishedKey(table: table, eventType: eventType)
+        let index: Int
+        if let known = labelIndexes[key] {
+            index = known
+        } else {
+            index = labels.count
+            labels.append(key)
+            labelIndexes[key] = index
+        }
+        lastLabel = (key, index)
+        return index
     }
 
     /// An event of `token` was refused and dead-lettered: it does not count as
@@ -473,16 +535,16 @@ final class StreamPipeline {
               let source = envelope["source"] as? [String: Any]
         else { return }
         let table = source["table"].map { "\(source["schema"] ?? "").\($0)" } ?? (source["prefix"] as? String ?? "")
-        let key = PublishedKey(table: table, eventType: eventType)
-        if let count = tallies[token]!.events[key], count > 0 { tallies[token]!.events[key] = count - 1 }
+        guard let label = labelIndexes[PublishedKey(table: table, eventType: eventType)] else { return }
+        tallies[token]!.remove(label: label)
     }
 
     /// Counts a transaction's events as published once all are acknowledged.
     private func settleIfDone(_ token: UInt64) {
         guard tallies[token] != nil, watermark.isSettled(token: token), let tally = tallies.removeValue(forKey: token) else { return }
         inflightBytes -= tally.bytes
-        for (key, count) in tally.events where !key.eventType.isEmpty {
-            for _ in 0..<count { metrics.eventPublished(table: key.table, eventType: key.eventType) }
+        for (label, count) in tally.counts where !labels[label].eventType.isEmpty {
+            metrics.eventPublished(table: labels[label].table, eventType: labels[label].eventType, count: count)
         }
         let elapsed = clock.now - tally.firstSent
         metrics.delivery(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
