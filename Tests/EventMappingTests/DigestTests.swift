@@ -34,6 +34,20 @@ struct DigestTests {
         #expect(SHA1.hexDigest([UInt8](repeating: UInt8(ascii: "a"), count: length)) == known[length])
     }
 
+    @Test("SHA-1 of messages sharing their first block (the memoised state is reused) matches the known digests")
+    func sha1SharedFirstBlock() {
+        let known = [65: "11655326c708d70319be2610e8a57d9a5b959d3b", 119: "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56",
+                     120: "f34c1488385346a55709ba056ddd08280dd4c6d6"]
+        for length in [65, 119, 120, 119, 65, 120] {
+            #expect(SHA1.hexDigest([UInt8](repeating: UInt8(ascii: "a"), count: length)) == known[length])
+        }
+        // Same first 64 bytes, different tails: different digests.
+        let head = [UInt8](repeating: UInt8(ascii: "a"), count: 64)
+        #expect(SHA1.hexDigest(head + [UInt8(ascii: "a")]) == known[65])
+        #expect(SHA1.hexDigest(head + [UInt8(ascii: "b")]) != known[65])
+        #expect(SHA1.hexDigest(head + [UInt8(ascii: "a")]) == known[65])
+    }
+
     @Test func uuidV5MatchesRFCExample() {
         #expect(UUIDv5.make(namespace: UUIDv5.dnsNamespace, name: "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d")
     }
