@@ -54,8 +54,10 @@ public final class ReplicationStream {
     public private(set) var bytesReceived: UInt64 = 0
     /// Status updates are sent at least this often.
     public var statusInterval: Duration
-    /// A newly confirmed position is reported at most this long after it advances.
-    public var confirmDelay: Duration = .milliseconds(20)
+    /// A newly confirmed position is reported at most this long after it
+    /// advances (a status update is one small send; while the watermark moves
+    /// that is at most 200 a second).
+    public var confirmDelay: Duration = .milliseconds(5)
 
     private var lastStatusSent: ContinuousClock.Instant
     private var confirmedAt: ContinuousClock.Instant?
