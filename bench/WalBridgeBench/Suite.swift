@@ -7,25 +7,41 @@ import KafkaPublisher
 /// consumes the topic for S seconds and, for every event committed after it started,
 /// takes `now - occurredAt` (the commit time Postgres stamped, microseconds;
 /// both clocks are this machine's). Prints one JSON object:
-/// `{"count", "p50Ms", "p99Ms", "maxMs"}`.
+/// `{"count", "p50Ms", "p99Ms", "maxMs", "produceP50Ms", "produceP99Ms",
+/// "produceMaxMs", "deliverP50Ms", "deliverP99Ms", "deliverMaxMs"}`: the
+/// whole latency, then its two stages split at the record's Kafka timestamp
+/// (CreateTime, which librdkafka stamps when WalBridge produces the record;
+/// milliseconds): commit → produce (walsender and WalBridge) and produce →
+/// consume (librdkafka's batching, the broker, the consumer).
 struct Suite {
     let bootstrapServers: String
     let topic: String
     let seconds: Double
+    /// Extra consumer properties (`--property NAME=VALUE`, repeatable), applied last.
+    let properties: [String: String]
 
     init(arguments: [String]) throws {
         bootstrapServers = option("--bootstrap-servers", in: arguments) ?? "127.0.0.1:9092"
         topic = option("--topic", in: arguments) ?? "bench.users"
         seconds = option("--seconds", in: arguments).flatMap { Double($0) } ?? 10
+        var properties: [String: String] = [:]
+        for (index, argument) in arguments.enumerated() where argument == "--property" && index + 1 < arguments.count {
+            let pair = arguments[index + 1].split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { properties[pair[0]] = pair[1] }
+        }
+        self.properties = properties
     }
 
     func run() throws {
         // Fetch as soon as data is there: the consumer must not add latency of its own.
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             bootstrapServers: bootstrapServers,
-            properties: ["fetch.wait.max.ms": "1", "fetch.error.backoff.ms": "1", "auto.offset.reset": "latest"]))
+            properties: ["fetch.wait.max.ms": "1", "fetch.error.backoff.ms": "1", "auto.offset.reset": "latest"]
+                .merging(properties) { $1 }))
         try consumer.assignAllPartitions(topic: topic)
         var latencies: [Double] = []
+        var toProduce: [Double] = []
+        var toConsume: [Double] = []
         // assignAllPartitions reads from the beginning: skip what was committed before we started.
         let startedAt = unixMicros()
         let deadline = monotonicSeconds() + seconds
@@ -34,14 +50,22 @@ struct Suite {
             let now = unixMicros()
             if let committed = Self.occurredAtMicros(value), committed >= startedAt {
                 latencies.append(Double(now - committed) / 1000)
+                if let produced = record.timestampMilliseconds {
+                    toProduce.append(Double(produced * 1000 - committed) / 1000)
+                    toConsume.append(Double(now - produced * 1000) / 1000)
+                }
             }
         }
         consumer.close()
-        latencies.sort()
-        func percentile(_ p: Double) -> Double {
-            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+        func percentile(_ sorted: [Double], _ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
         }
-        print("{\"count\":\(latencies.count),\"p50Ms\":\(percentile(0.5)),\"p99Ms\":\(percentile(0.99)),\"maxMs\":\(latencies.last ?? 0)}")
+        func fields(_ values: [Double], _ prefix: String) -> String {
+            let sorted = values.sorted()
+            let names = prefix.isEmpty ? ("p50Ms", "p99Ms", "maxMs") : ("\(prefix)P50Ms", "\(prefix)P99Ms", "\(prefix)MaxMs")
+            return "\"\(names.0)\":\(percentile(sorted, 0.5)),\"\(names.1)\":\(percentile(sorted, 0.99)),\"\(names.2)\":\(sorted.last ?? 0)"
+        }
+        print("{\"count\":\(latencies.count),\(fields(latencies, "")),\(fields(toProduce, "produce")),\(fields(toConsume, "deliver"))}")
     }
 
     /// `"occurredAt":"YYYY-MM-DDTHH:MM:SS.ffffffZ"` → Unix microseconds.

@@ -5,7 +5,8 @@ import Glibc
 /// `walbridge-bench`: WalBridge's benchmark harness (see bench/README.md).
 ///
 ///   walbridge-bench hotpath [--rows N] [--repeat K]   decode + assemble + map on fixed input
-///   walbridge-bench latency --bootstrap-servers B --topic T --seconds S   commit-to-consume latency
+///   walbridge-bench latency --bootstrap-servers B --topic T --seconds S [--property NAME=VALUE ...]   commit-to-consume latency
+///   walbridge-bench produce --bootstrap-servers B --topic T --rate R --seconds S [--property NAME=VALUE ...]   records for `latency`, without Postgres
 let arguments = Array(CommandLine.arguments.dropFirst())
 
 func option(_ name: String, in arguments: [String]) -> String? {
@@ -36,8 +37,10 @@ do {
             + "\(Double(allocations) / Double(result.events)) mallocs/event")
     case "latency":
         try Suite(arguments: Array(arguments.dropFirst())).run()
+    case "produce":
+        try KafkaOnly(arguments: Array(arguments.dropFirst())).run()
     default:
-        print("usage: walbridge-bench hotpath [--rows N] [--repeat K] | latency --bootstrap-servers B --topic T --seconds S")
+        print("usage: walbridge-bench hotpath [--rows N] [--repeat K] | latency --bootstrap-servers B --topic T --seconds S [--property N=V ...] | produce --bootstrap-servers B --topic T --rate R --seconds S [--property N=V ...]")
         exit(2)
     }
 } catch {
