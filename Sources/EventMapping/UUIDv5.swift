@@ -34,26 +34,26 @@ public enum UUIDv5 {
         bytes.1 = (bytes.1 & 0xFFFF_0FFF) | 0x0000_5000
         bytes.2 = (bytes.2 & 0x3FFF_FFFF) | 0x8000_0000
         return String(unsafeUninitializedCapacity: 36) { out in
-            var position = 0
+            let out = out.baseAddress!
+            /// The low `count` hex digits of `value` at `out + offset`, most significant first.
             @inline(__always)
-            func put(_ word: UInt32, hyphenAfterHalf: Bool) {
-                var shift: UInt32 = 28
-                while true {
-                    out[position] = hexDigit(word >> shift)
-                    position += 1
-                    if hyphenAfterHalf && shift == 16 { out[position] = UInt8(ascii: "-"); position += 1 }
-                    if shift == 0 { break }
-                    shift -= 4
+            func put(_ value: UInt32, digits count: Int, at offset: Int) {
+                for index in 0..<count {
+                    out[offset &+ index] = hexDigit(value &>> UInt32(truncatingIfNeeded: 4 &* (count &- 1 &- index)))
                 }
             }
             // 8-4-4-4-12 hex digits.
-            put(bytes.0, hyphenAfterHalf: false)
-            out[position] = UInt8(ascii: "-"); position += 1
-            put(bytes.1, hyphenAfterHalf: true)
-            out[position] = UInt8(ascii: "-"); position += 1
-            put(bytes.2, hyphenAfterHalf: true)
-            put(bytes.3, hyphenAfterHalf: false)
-            return position
+            put(bytes.0, digits: 8, at: 0)
+            out[8] = UInt8(ascii: "-")
+            put(bytes.1 &>> 16, digits: 4, at: 9)
+            out[13] = UInt8(ascii: "-")
+            put(bytes.1, digits: 4, at: 14)
+            out[18] = UInt8(ascii: "-")
+            put(bytes.2 &>> 16, digits: 4, at: 19)
+            out[23] = UInt8(ascii: "-")
+            put(bytes.2, digits: 4, at: 24)
+            put(bytes.3, digits: 8, at: 28)
+            return 36
         }
     }
 
