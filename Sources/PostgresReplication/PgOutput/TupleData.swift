@@ -106,6 +106,7 @@ public struct TupleData: Sendable, Hashable {
                 }
             }
         case .wire(let bytes, let range, let count):
+            guard count > 0 else { return }
             try bytes.withUnsafeBytes { buffer in Result { () throws(E) in
                 let base = buffer.baseAddress!
                 var offset = range.lowerBound
