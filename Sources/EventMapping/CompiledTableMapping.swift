@@ -1,4 +1,5 @@
 import PostgresReplication
+import Synchronization
 
 /// A table mapping prepared for the hot path: every constant part of the
 /// envelope is pre-encoded as JSON bytes. A class (immutable, so `Sendable`):
@@ -29,6 +30,10 @@ final class CompiledTableMapping: Sendable {
     /// The snapshot (backfill) event: `snapshot.event`, else the insert event.
     let snapshot: Event?
     let schemaVersionHeader: [UInt8]
+    /// The mapped columns' indexes in the last relation seen: the assembler
+    /// hands the same relation (one columns buffer) for every change of a table,
+    /// so comparing it is one identity check.
+    private let lastIndexes = Mutex<(columns: [Relation.Column], indexes: [Int?])?>(nil)
 
     init(mapping: TableMapping, keyColumns: [String], database: String) {
         self.mapping = mapping
@@ -64,6 +69,14 @@ final class CompiledTableMapping: Sendable {
         delete = event(mapping.events.delete)
         snapshot = event(mapping.snapshotEventType)
         schemaVersionHeader = Array(String(version).utf8)
+    }
+
+    /// The relation's column index of each mapped column (nil when the relation lacks it).
+    func columnIndexes(in relation: Relation) -> [Int?] {
+        if let last = lastIndexes.withLock({ $0 }), last.columns == relation.columns { return last.indexes }
+        let indexes = EventMapper.optionalColumnIndexes(of: columns, in: relation)
+        lastIndexes.withLock { $0 = (relation.columns, indexes) }
+        return indexes
     }
 
     func event(for operation: RowChange.Operation) -> Event? {

@@ -35,7 +35,7 @@ extension EventMapper {
     /// The snapshot drops a chunk's rows under these keys (DBLog's window).
     public func touchedKeys(_ change: RowChange) -> [[UInt8]] {
         guard case .table(let compiled) = tables[QualifiedName(schema: change.relation.schema, table: change.relation.name)] else { return [] }
-        let indexes = Self.optionalColumnIndexes(of: compiled.columns, in: change.relation)
+        let indexes = compiled.columnIndexes(in: change.relation)
         var keys: [[UInt8]] = []
         for row in [change.new, change.old] {
             guard let row, row.count == change.relation.columns.count else { continue }

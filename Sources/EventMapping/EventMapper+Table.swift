@@ -30,7 +30,7 @@ extension EventMapper {
         // streaming) is unavailable, like an unchanged TOAST value: left out
         // of `data` and named in `unavailableFields`. A missing key column
         // leaves no key to publish under: that change cannot be mapped.
-        let indexes = Self.optionalColumnIndexes(of: compiled.columns, in: relation)
+        let indexes = compiled.columnIndexes(in: relation)
         for position in compiled.keyPositions where indexes[position] == nil {
             throw fail(.missingColumn(compiled.columns[position]))
         }

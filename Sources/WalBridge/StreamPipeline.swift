@@ -460,6 +460,11 @@ final class StreamPipeline {
         var count = 0
         var more: [Int: Int]?
 
+        mutating func add(label index: Int, bytes size: Int) {
+            bytes += size
+            add(label: index)
+        }
+
         mutating func add(label index: Int) {
             if label == index || label < 0 {
                 label = index
@@ -495,14 +500,8 @@ final class StreamPipeline {
         let size = (record.key?.count ?? 0) + (record.value?.count ?? 0)
         inflightBytes += size
         let label = labelIndex(table: currentTable, eventType: record.eventType)
-        if tallies[token] == nil {
-            var tally = TransactionTally(firstSent: clock.now, bytes: size)
-            tally.add(label: label)
-            tallies[token] = tally
-        } else {
-            tallies[token]!.bytes += size
-            tallies[token]!.add(label: label)
-        }
+        // One hash lookup per event; the clock is read for a transaction's first event only.
+        tallies[token, default: TransactionTally(firstSent: clock.now)].add(label: label, bytes: size)
     }
 
     private func setCurrentTable(_ name: String) {
@@ -541,7 +540,7 @@ final class StreamPipeline {
 
     /// Counts a transaction's events as published once all are acknowledged.
     private func settleIfDone(_ token: UInt64) {
-        guard tallies[token] != nil, watermark.isSettled(token: token), let tally = tallies.removeValue(forKey: token) else { return }
+        guard watermark.isSettled(token: token), let tally = tallies.removeValue(forKey: token) else { return }
         inflightBytes -= tally.bytes
         for (label, count) in tally.counts where !labels[label].eventType.isEmpty {
             metrics.eventPublished(table: labels[label].table, eventType: labels[label].eventType, count: count)
