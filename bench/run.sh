@@ -11,6 +11,7 @@
 #     synchronous_commit=on; commit time from the event's occurredAt, consume
 #     time from a consumer in walbridge-bench), p50/p99/max.
 # Prints a Markdown table; writes bench/results/latest.json and latest.md.
+# Then runs bench/snapshot.sh (backfill of 1,000,000 rows, issue 8).
 #
 #   bash bench/run.sh   (settings: ROWS=200000 BIG_ROWS=1000000 LATENCY_SECONDS=20 IDLE_SECONDS=10 SSLMODE=disable)
 export WALBRIDGE_PG_DIR="${WALBRIDGE_BENCH_PG_DIR:-/tmp/walbridge-bench-pg}"
@@ -192,3 +193,7 @@ JSON
     printf '| startup to "streaming" | | %.0f ms | ≤ 200 ms |\n' "$startup_ms"
     printf '| idle CPU (%s s) | | %.2f %% | < 1 %% |\n' "$idle_seconds" "$idle_cpu_pct"
 } | tee "$results/latest.md"
+
+# Issue 8: backfill throughput (its own Postgres and broker; writes bench/results/snapshot.{md,json}).
+echo
+bash "$WALBRIDGE_ROOT/bench/snapshot.sh"
