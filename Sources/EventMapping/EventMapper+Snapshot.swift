@@ -43,7 +43,7 @@ extension EventMapper {
                 guard let index, compiled.keyPositions.contains(position) else { return .absent }
                 return Self.slot(row[index])
             }
-            if let key = try? keyBytes(compiled: compiled, data: data, fail: { reason throws(MappingError) in
+            if let key = try? keyBytes(compiled: compiled, slot: { data[$0] }, fail: { reason throws(MappingError) in
                 throw MappingError(table: compiled.mapping.table, operation: "key", reason: reason)
             }), !keys.contains(key) {
                 keys.append(key)

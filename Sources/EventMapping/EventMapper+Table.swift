@@ -34,10 +34,26 @@ extension EventMapper {
         for position in compiled.keyPositions where indexes[position] == nil {
             throw fail(.missingColumn(compiled.columns[position]))
         }
-        for row in [change.new, change.old] {
-            if let row, row.count != relation.columns.count {
-                throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
-            }
+        if let row = change.new, row.count != relation.columns.count {
+            throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
+        }
+        if let row = change.old, row.count != relation.columns.count {
+            throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
+        }
+        // The common case, an insert (or a snapshot row) with every mapped
+        // column at hand: written straight from the row, with no slot array.
+        if change.operation == .insert, let new = change.new, !indexes.contains(nil),
+           !new.contains(where: { if case .unchangedToast = $0 { true } else { false } }) {
+            let slot = { (position: Int) -> FieldSlot in Self.slot(new[indexes[position]!]) }
+            let key = try keyBytes(compiled: compiled, slot: slot) { reason throws(MappingError) in throw fail(reason) }
+            let id = snapshot.map { snapshotEventID(jobID: $0.jobID, table: compiled.mapping.table, key: key) }
+                ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
+            var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
+            writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
+            writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
+            writer.byte(UInt8(ascii: "}"))
+            writer.byte(UInt8(ascii: "}"))
+            return [record(compiled: compiled, event: event, key: key, id: id, value: writer.bytes)]
         }
         let oldIsFull = change.oldKind == .full
 
@@ -75,26 +91,17 @@ extension EventMapper {
         }
 
         // The Kafka key, from the published state.
-        let key = try keyBytes(compiled: compiled, data: data) { reason throws(MappingError) in throw fail(reason) }
+        let key = try keyBytes(compiled: compiled, slot: { data[$0] }) { reason throws(MappingError) in throw fail(reason) }
 
         let id = snapshot.map { snapshotEventID(jobID: $0.jobID, table: compiled.mapping.table, key: key) }
             ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
         var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
-        writer.raw(EnvelopeParts.eventIDStart)
-        writer.raw(id)
-        writer.raw(event.typeAndVersion)
-        writer.rfc3339(unixMicros: transaction.commitTimeMicros)
-        writer.raw(compiled.sourcePrefix)
-        writer.lsn(transaction.commitLSN)
-        writer.raw(EnvelopeParts.txIDPart)
-        writer.unsigned(UInt64(transaction.xid))
-        if snapshot != nil { writer.raw(EnvelopeParts.snapshotFlag) }
-        writer.raw(EnvelopeParts.dataPart)
-        writeObjectBody(&writer, data, compiled)
+        writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
+        writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
         writer.byte(UInt8(ascii: "}"))
         if let previous {
             writer.raw(EnvelopeParts.previousPart)
-            writeObjectBody(&writer, previous, compiled)
+            writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
             writer.byte(UInt8(ascii: "}"))
             if oldIsFull {
                 writer.raw(EnvelopeParts.changedFieldsPart)
@@ -121,14 +128,7 @@ extension EventMapper {
         }
         writer.byte(UInt8(ascii: "}"))
 
-        let headers = [
-            EventHeader(name: "event-type", value: event.eventTypeHeader),
-            EventHeader(name: "event-id", value: Array(id.utf8)),
-            EventHeader(name: "schema-version", value: compiled.schemaVersionHeader),
-            EventHeader(name: "content-type", value: EnvelopeParts.contentType),
-        ]
-        let record = EventRecord(topic: compiled.mapping.topic, key: key, value: writer.bytes, headers: headers,
-                                 eventID: id, eventType: event.eventType)
+        let record = record(compiled: compiled, event: event, key: key, id: id, value: writer.bytes)
         if change.operation == .delete && compiled.mapping.tombstones {
             return [record, EventRecord(topic: record.topic, key: key, value: nil, headers: [], eventID: id, eventType: event.eventType)]
         }
@@ -192,10 +192,39 @@ extension EventMapper {
         return result
     }
 
-    func writeObjectBody(_ writer: inout JSONWriter, _ slots: [FieldSlot], _ compiled: CompiledTableMapping) {
+    /// `{"eventId":"…","eventType":…,"occurredAt":"…","source":{…},"data":{` of an event.
+    func writeEnvelopeHead(
+        _ writer: inout JSONWriter, id: String, event: CompiledTableMapping.Event, compiled: CompiledTableMapping,
+        transaction: TransactionInfo, snapshot: Bool
+    ) {
+        writer.raw(EnvelopeParts.eventIDStart)
+        writer.raw(id)
+        writer.raw(event.typeAndVersion)
+        writer.rfc3339(unixMicros: transaction.commitTimeMicros)
+        writer.raw(compiled.sourcePrefix)
+        writer.lsn(transaction.commitLSN)
+        writer.raw(EnvelopeParts.txIDPart)
+        writer.unsigned(UInt64(transaction.xid))
+        if snapshot { writer.raw(EnvelopeParts.snapshotFlag) }
+        writer.raw(EnvelopeParts.dataPart)
+    }
+
+    /// The Kafka record of an event, with its four headers.
+    func record(compiled: CompiledTableMapping, event: CompiledTableMapping.Event, key: [UInt8], id: String, value: [UInt8]) -> EventRecord {
+        let headers = [
+            EventHeader(name: "event-type", value: event.eventTypeHeader),
+            EventHeader(name: "event-id", value: Array(id.utf8)),
+            EventHeader(name: "schema-version", value: compiled.schemaVersionHeader),
+            EventHeader(name: "content-type", value: EnvelopeParts.contentType),
+        ]
+        return EventRecord(topic: compiled.mapping.topic, key: key, value: value, headers: headers, eventID: id, eventType: event.eventType)
+    }
+
+    /// The fields with a value, `"name":value,…`, from `slot(position)` for each mapped position.
+    func writeObjectBody(_ writer: inout JSONWriter, count: Int, _ compiled: CompiledTableMapping, slot: (Int) -> FieldSlot) {
         var first = true
-        for position in slots.indices {
-            guard case .value(let value) = slots[position] else { continue }
+        for position in 0..<count {
+            guard case .value(let value) = slot(position) else { continue }
             if !first { writer.byte(UInt8(ascii: ",")) }
             first = false
             writer.raw(compiled.fieldKeys[position])
@@ -204,10 +233,10 @@ extension EventMapper {
     }
 
     func keyBytes(
-        compiled: CompiledTableMapping, data: [FieldSlot], fail: (MappingError.Reason) throws(MappingError) -> Never
+        compiled: CompiledTableMapping, slot: (Int) -> FieldSlot, fail: (MappingError.Reason) throws(MappingError) -> Never
     ) throws(MappingError) -> [UInt8] {
         for position in compiled.keyPositions {
-            switch data[position] {
+            switch slot(position) {
             case .value(.null): try fail(.nullKey(column: compiled.columns[position]))
             case .value: continue
             case .absent, .unavailable: try fail(.unavailableKey(column: compiled.columns[position]))
@@ -215,13 +244,13 @@ extension EventMapper {
         }
         var writer = JSONWriter(capacity: 32)
         if compiled.keyPositions.count == 1 {
-            writer.keyText(data[compiled.keyPositions[0]].known!)
+            writer.keyText(slot(compiled.keyPositions[0]).known!)
         } else {
             writer.byte(UInt8(ascii: "{"))
             for (index, position) in compiled.keyPositions.enumerated() {
                 if index > 0 { writer.byte(UInt8(ascii: ",")) }
                 writer.raw(compiled.fieldKeys[position])
-                writer.value(data[position].known!)
+                writer.value(slot(position).known!)
             }
             writer.byte(UInt8(ascii: "}"))
         }

@@ -21,11 +21,12 @@ struct AllocationBudgetTests {
     /// before issue 7's decoder changes (the tuple no longer has a column array).
     static let decodeAndAssembleBudget = 8
     /// Map one `RowChange` of the bench table to its Kafka record (envelope,
-    /// key, event id, headers). Measured 2026-11: 25 (debug build; the release
-    /// build makes 12 for decode, assemble and map together: `walbridge-bench
+    /// key, event id, headers). Measured 2026-11: 22 (debug build; the release
+    /// build makes 10 for decode, assemble and map together: `walbridge-bench
     /// hotpath`). Was 42 before issue 7's JSON writer changes, 32 before the
-    /// mapped columns' indexes were kept per relation.
-    static let mapBudget = 27
+    /// mapped columns' indexes were kept per relation, 25 before inserts were
+    /// written straight from the row.
+    static let mapBudget = 24
 
     static let relationID: UInt32 = 16_390
 
