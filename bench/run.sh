@@ -17,6 +17,7 @@
 export WALBRIDGE_PG_DIR="${WALBRIDGE_BENCH_PG_DIR:-/tmp/walbridge-bench-pg}"
 export WALBRIDGE_PG_PORT="${WALBRIDGE_BENCH_PG_PORT:-54339}"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 rows="${ROWS:-200000}"
 big_rows="${BIG_ROWS:-1000000}"
 latency_seconds="${LATENCY_SECONDS:-20}"
@@ -37,33 +38,19 @@ db=walbridge_bench
 # TLS off by default (SSLMODE=require measures both with TLS).
 sslmode="${SSLMODE:-disable}"
 source_url="postgresql://walbridge@127.0.0.1:$WALBRIDGE_PG_PORT/$db?sslmode=$sslmode"
-ticks=$(getconf CLK_TCK)
 
-now() { date +%s.%N; }
-calc() { printf '%.6f' "$(echo "$*" | bc -l)"; }
-cpu_seconds() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
-peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-
-mkfifo "$work/control"
-"$bin" dev-broker --topic bench.users:6 <"$work/control" >"$work/broker.out" 2>/dev/null &
-broker=$!
-exec 5>"$work/control"
+start_test_broker "$bin" "$work"
 cleanup() {
     [ -n "${bridge:-}" ] && kill -TERM "$bridge" 2>/dev/null && wait "$bridge" 2>/dev/null
-    exec 5>&-; kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null
+    stop_test_broker
     admin_psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 200); do [ -s "$work/broker.out" ] && break; sleep 0.05; done
-bootstrap="$(head -n 1 "$work/broker.out")"
 
 # A fresh database with the bench table, the publication and both slots.
 fresh_database() {
-    admin_psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-    admin_psql -d postgres -c "CREATE DATABASE $db" >/dev/null
-    admin_psql -d "$db" -f - <sql/auth-schema.sql >/dev/null
-    admin_psql -d "$db" -v password="$WALBRIDGE_PASSWORD" -f - <sql/walbridge-setup.sql >/dev/null
+    create_bench_database "$db"
     admin_psql -d "$db" -c "SELECT pg_create_logical_replication_slot('bench_walbridge', 'pgoutput')" \
         -c "SELECT pg_create_logical_replication_slot('bench_recvlogical', 'pgoutput')" >/dev/null
     rm -f "$work/checkpoint.json"

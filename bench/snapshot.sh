@@ -11,6 +11,7 @@
 export WALBRIDGE_PG_DIR="${WALBRIDGE_SNAPSHOT_BENCH_PG_DIR:-/tmp/walbridge-snapshot-bench-pg}"
 export WALBRIDGE_PG_PORT="${WALBRIDGE_SNAPSHOT_BENCH_PG_PORT:-54349}"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 rows="${SNAPSHOT_ROWS:-1000000}"
 chunk="${CHUNK_SIZE:-10000}"
 cd "$WALBRIDGE_ROOT"
@@ -22,27 +23,16 @@ work="$(mktemp -d)"
 results="$WALBRIDGE_ROOT/bench/results"
 mkdir -p "$results"
 db=walbridge_snapshot_bench
-ticks=$(getconf CLK_TCK)
-now() { date +%s.%N; }
-calc() { printf '%.6f' "$(echo "$*" | bc -l)"; }
 
-mkfifo "$work/control"
-"$bin" dev-broker --topic bench.users:6 <"$work/control" >"$work/broker.out" 2>/dev/null &
-broker=$!
-exec 5>"$work/control"
+start_test_broker "$bin" "$work"
 cleanup() {
-    exec 5>&-; kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null
+    stop_test_broker
     admin_psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 200); do [ -s "$work/broker.out" ] && break; sleep 0.05; done
-bootstrap="$(head -n 1 "$work/broker.out")"
 
-admin_psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-admin_psql -d postgres -c "CREATE DATABASE $db" >/dev/null
-admin_psql -d "$db" -f - <sql/auth-schema.sql >/dev/null
-admin_psql -d "$db" -v password="$WALBRIDGE_PASSWORD" -f - <sql/walbridge-setup.sql >/dev/null
+create_bench_database "$db"
 log "filling users with $rows rows"
 admin_psql -d "$db" -c "INSERT INTO users (username, first_name, last_name, email, password_hash)
     SELECT 'user' || g, 'First' || g, 'Last' || g, 'user' || g || '@example.com', 'hash' FROM generate_series(1, $rows) g" >/dev/null
@@ -68,7 +58,6 @@ PGPASSWORD="$WALBRIDGE_PASSWORD" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$WALBRIDG
 copy_s=$(calc "$(now) - $start")
 
 log "walbridge snapshot of $rows rows"
-cpu_seconds() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
 broker_before=$(cpu_seconds "$broker")
 start=$(now)
 "$bin" snapshot --config "$work/walbridge.yaml" 2>"$work/snapshot.log" &
