@@ -30,3 +30,21 @@ create_bench_database() {
     admin_psql -d "$1" -f - <sql/auth-schema.sql >/dev/null
     admin_psql -d "$1" -v password="$WALBRIDGE_PASSWORD" -f - <sql/walbridge-setup.sql >/dev/null
 }
+
+# Writes $work/walbridge.yaml for database $db and the test broker: the users
+# mapping on topic bench.users. $1 slot, $2 sslmode, $3 an extra line for the mapping.
+write_bench_config() {
+    cat >"$work/walbridge.yaml" <<YAML
+postgres: {url: "postgres://walbridge:\${WALBRIDGE_PASSWORD}@127.0.0.1:$WALBRIDGE_PG_PORT/$db?sslmode=$2", slot: $1}
+kafka: {bootstrap_servers: "$bootstrap"}
+checkpoint: {path: "$work/checkpoint.json"}
+logging: {level: info, format: json}
+mappings:
+  - table: public.users
+    topic: bench.users
+    key: [id]
+    events: {insert: UserRegistered, update: UserUpdated, delete: UserDeleted}
+    fields: {id: userId, username: username, first_name: firstName, last_name: lastName, email: email}
+    ${3:-}
+YAML
+}

@@ -54,18 +54,7 @@ fresh_database() {
     admin_psql -d "$db" -c "SELECT pg_create_logical_replication_slot('bench_walbridge', 'pgoutput')" \
         -c "SELECT pg_create_logical_replication_slot('bench_recvlogical', 'pgoutput')" >/dev/null
     rm -f "$work/checkpoint.json"
-    cat >"$work/walbridge.yaml" <<YAML
-postgres: {url: "postgres://walbridge:\${WALBRIDGE_PASSWORD}@127.0.0.1:$WALBRIDGE_PG_PORT/$db?sslmode=$sslmode", slot: bench_walbridge}
-kafka: {bootstrap_servers: "$bootstrap"}
-checkpoint: {path: "$work/checkpoint.json"}
-logging: {level: info, format: json}
-mappings:
-  - table: public.users
-    topic: bench.users
-    key: [id]
-    events: {insert: UserRegistered, update: UserUpdated, delete: UserDeleted}
-    fields: {id: userId, username: username, first_name: firstName, last_name: lastName, email: email}
-YAML
+    write_bench_config bench_walbridge "$sslmode"
 }
 
 insert_values="SELECT 'user' || g, 'First', 'Last', 'user' || g || '@example.com', 'hash' FROM generate_series(1, N) g"

@@ -37,19 +37,7 @@ log "filling users with $rows rows"
 admin_psql -d "$db" -c "INSERT INTO users (username, first_name, last_name, email, password_hash)
     SELECT 'user' || g, 'First' || g, 'Last' || g, 'user' || g || '@example.com', 'hash' FROM generate_series(1, $rows) g" >/dev/null
 admin_psql -d "$db" -c "VACUUM ANALYZE users" >/dev/null
-cat >"$work/walbridge.yaml" <<YAML
-postgres: {url: "postgres://walbridge:\${WALBRIDGE_PASSWORD}@127.0.0.1:$WALBRIDGE_PG_PORT/$db?sslmode=disable", slot: bench_snapshot}
-kafka: {bootstrap_servers: "$bootstrap"}
-checkpoint: {path: "$work/checkpoint.json"}
-logging: {level: info, format: json}
-mappings:
-  - table: public.users
-    topic: bench.users
-    key: [id]
-    events: {insert: UserRegistered, update: UserUpdated, delete: UserDeleted}
-    fields: {id: userId, username: username, first_name: firstName, last_name: lastName, email: email}
-    snapshot: {event: UserSnapshotted, chunk_size: $chunk}
-YAML
+write_bench_config bench_snapshot disable "snapshot: {event: UserSnapshotted, chunk_size: $chunk}"
 
 log "reference: COPY of the mapped columns"
 start=$(now)
