@@ -22,12 +22,7 @@ struct KafkaOnly {
         topic = option("--topic", in: arguments) ?? "bench.users"
         rate = option("--rate", in: arguments).flatMap { Double($0) } ?? 5000
         seconds = option("--seconds", in: arguments).flatMap { Double($0) } ?? 10
-        var properties: [String: String] = [:]
-        for (index, argument) in arguments.enumerated() where argument == "--property" && index + 1 < arguments.count {
-            let pair = arguments[index + 1].split(separator: "=", maxSplits: 1).map(String.init)
-            if pair.count == 2 { properties[pair[0]] = pair[1] }
-        }
-        self.properties = properties
+        properties = propertyOptions(in: arguments)
     }
 
     func run() throws {

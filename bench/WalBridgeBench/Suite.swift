@@ -24,12 +24,7 @@ struct Suite {
         bootstrapServers = option("--bootstrap-servers", in: arguments) ?? "127.0.0.1:9092"
         topic = option("--topic", in: arguments) ?? "bench.users"
         seconds = option("--seconds", in: arguments).flatMap { Double($0) } ?? 10
-        var properties: [String: String] = [:]
-        for (index, argument) in arguments.enumerated() where argument == "--property" && index + 1 < arguments.count {
-            let pair = arguments[index + 1].split(separator: "=", maxSplits: 1).map(String.init)
-            if pair.count == 2 { properties[pair[0]] = pair[1] }
-        }
-        self.properties = properties
+        properties = propertyOptions(in: arguments)
     }
 
     func run() throws {

@@ -9,6 +9,16 @@ import Glibc
 ///   walbridge-bench produce --bootstrap-servers B --topic T --rate R --seconds S [--property NAME=VALUE ...]   records for `latency`, without Postgres
 let arguments = Array(CommandLine.arguments.dropFirst())
 
+/// Every `--property NAME=VALUE` in `arguments`, as librdkafka properties.
+func propertyOptions(in arguments: [String]) -> [String: String] {
+    var properties: [String: String] = [:]
+    for (index, argument) in arguments.enumerated() where argument == "--property" && index + 1 < arguments.count {
+        let pair = arguments[index + 1].split(separator: "=", maxSplits: 1).map(String.init)
+        if pair.count == 2 { properties[pair[0]] = pair[1] }
+    }
+    return properties
+}
+
 func option(_ name: String, in arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
     return arguments[index + 1]
