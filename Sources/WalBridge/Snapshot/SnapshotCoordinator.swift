@@ -190,6 +190,7 @@ final class SnapshotCoordinator {
 
 /// Backfill progress: rows done against the estimate, the rate and the time left.
 public struct SnapshotProgress: Sendable, Hashable {
+    /// One table of the job: rows done, its estimate, and whether it is read to its end.
     public struct Table: Sendable, Hashable {
         public var table: String
         public var rowsDone: Int
