@@ -37,13 +37,11 @@ extension EventMapper {
         guard case .table(let compiled) = tables[QualifiedName(schema: change.relation.schema, table: change.relation.name)] else { return [] }
         let indexes = compiled.columnIndexes(in: change.relation)
         var keys: [[UInt8]] = []
+        guard compiled.keyPositions.allSatisfy({ indexes[$0] != nil }) else { return [] }
         for row in [change.new, change.old] {
             guard let row, row.count == change.relation.columns.count else { continue }
-            let data: [FieldSlot] = indexes.enumerated().map { position, index in
-                guard let index, compiled.keyPositions.contains(position) else { return .absent }
-                return Self.slot(row[index])
-            }
-            if let key = try? keyBytes(compiled: compiled, slot: { data[$0] }, fail: { reason throws(MappingError) in
+            // `keyBytes` reads the key positions only, and each has an index.
+            if let key = try? keyBytes(compiled: compiled, slot: { Self.slot(row[indexes[$0]!]) }, fail: { reason throws(MappingError) in
                 throw MappingError(table: compiled.mapping.table, operation: "key", reason: reason)
             }), !keys.contains(key) {
                 keys.append(key)

@@ -117,9 +117,11 @@ public final class Bridge {
         }
         if stop.isRequested { return }
 
-        let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity)
+        // The checkpoint file is read once, until a session has a resume point of its own.
+        let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
+        let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity, checkpoint: checkpoint)
         let storedSnapshot = self.snapshotState
-        let snapshotState = try snapshotState(connection: connection, prepared: prepared)
+        let snapshotState = try snapshotState(connection: connection, stored: checkpoint?.snapshot)
         let mapper: EventMapper
         do {
             mapper = try EventMapper(configuration: configuration, keyColumns: prepared.keyColumns,
@@ -190,8 +192,9 @@ public final class Bridge {
         } catch {
             // Keep what Kafka acknowledged: the watermark never passes an unacknowledged event.
             resumeLSN = max(resumeLSN ?? .zero, pipeline.confirmed)
-            self.snapshotState = pipeline.confirmedSnapshot
-            try? checkpoints.write(pipeline.confirmed, snapshot: pipeline.confirmedSnapshot, force: true)
+            let delivered = pipeline.deliveredSnapshot()
+            self.snapshotState = delivered
+            try? checkpoints.write(pipeline.confirmed, snapshot: delivered, force: true)
             throw error
         }
         snapshotSession.stop()
@@ -200,12 +203,12 @@ public final class Bridge {
             "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])
         let final = try pipeline.drain(timeout: configuration.shutdownTimeout)
         resumeLSN = final
-        self.snapshotState = pipeline.confirmedSnapshot
+        self.snapshotState = pipeline.deliveredSnapshot()
         logger.info("stopped", metadata: ["checkpoint": "\(final)"])
     }
 
     /// Where to start streaming and which transactions to skip as delivered.
-    private func resumePoint(slot: SlotInfo, identity: SystemIdentity) throws(BridgeError) -> (start: LSN, skipBelow: LSN) {
+    private func resumePoint(slot: SlotInfo, identity: SystemIdentity, checkpoint: Checkpoint?) throws(BridgeError) -> (start: LSN, skipBelow: LSN) {
         if let resumeLSN { return (resumeLSN, resumeLSN) }
         let slotPosition = slot.confirmedFlushLSN ?? .zero
         if let from = options.fromLSN {
@@ -215,12 +218,6 @@ public final class Bridge {
             }
             logger.info("replaying", metadata: ["fromLSN": "\(from)"])
             return (from, from)
-        }
-        let checkpoint: Checkpoint?
-        do {
-            checkpoint = try store.load()
-        } catch {
-            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
         }
         guard let checkpoint else {
             logger.info("no checkpoint yet; starting from the slot's position", metadata: ["lsn": "\(slotPosition)"])
@@ -236,6 +233,15 @@ public final class Bridge {
         }
         logger.info("resuming from checkpoint", metadata: ["lsn": "\(checkpoint.lsn)", "slotLSN": "\(slotPosition)"])
         return (checkpoint.lsn, checkpoint.lsn)
+    }
+
+    /// The checkpoint file, or nil when there is none yet.
+    private func loadCheckpoint() throws(BridgeError) -> Checkpoint? {
+        do {
+            return try store.load()
+        } catch {
+            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+        }
     }
 
     /// Every topic known before the first event: mapped topics without an

@@ -263,6 +263,7 @@ struct SourcePreflight {
 final class TypeCatalog {
     private struct TypeRow {
         var name: String
+        var namespace: String
         var kind: Character      // typtype: b base, d domain, e enum, r range, c composite, m multirange, p pseudo
         var baseType: UInt32     // typbasetype (domains)
         var element: UInt32      // typelem (arrays: category 'A')
@@ -278,12 +279,14 @@ final class TypeCatalog {
     private func row(_ oid: UInt32) throws(PostgresError) -> TypeRow? {
         if let cached = rows[oid] { return cached }
         let result = try connection.query("""
-            SELECT typname, typtype, typbasetype, typelem, typcategory = 'A' AND typelem <> 0 AS is_array, typarray
+            SELECT typname, typtype, typbasetype, typelem, typcategory = 'A' AND typelem <> 0 AS is_array, typarray,
+                   (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = typnamespace) AS nspname
             FROM pg_catalog.pg_type WHERE oid = \(oid)
             """)
         guard !result.rows.isEmpty else { return nil }
         let row = TypeRow(
             name: result.value(0, "typname") ?? "",
+            namespace: result.value(0, "nspname") ?? "",
             kind: result.value(0, "typtype")?.first ?? "b",
             baseType: result.value(0, "typbasetype").flatMap { UInt32($0) } ?? 0,
             element: result.value(0, "typelem").flatMap { UInt32($0) } ?? 0,
@@ -321,6 +324,18 @@ final class TypeCatalog {
             if base != oid { map[oid] = base }
         }
         return map
+    }
+
+    /// The non-built-in types among `oids` (enums, domains, extension types and
+    /// their arrays) as the stream's Type messages would describe them, so the
+    /// value decoder treats a snapshot's values like streamed ones.
+    func registry(for oids: some Sequence<UInt32>) throws(PostgresError) -> TypeRegistry {
+        var registry = TypeRegistry()
+        for oid in Set(oids) where registry.name(of: oid) == nil {
+            guard let row = try row(oid) else { continue }
+            registry.register(TypeMessage(oid: oid, namespace: row.namespace == "pg_catalog" ? "" : row.namespace, name: row.name))
+        }
+        return registry
     }
 
     /// How values of `oid` are encoded, for the JSON Schema.

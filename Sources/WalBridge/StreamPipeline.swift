@@ -166,8 +166,7 @@ final class StreamPipeline {
             logger.warning("shutdown timeout passed with events not acknowledged; they will be published again on the next start", metadata: [
                 "outstanding": "\(watermark.outstandingEvents)"])
         }
-        _ = snapshot.confirm(upTo: watermark.confirmed)
-        try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: true)
+        try checkpoints.write(watermark.confirmed, snapshot: deliveredSnapshot(), force: true)
         if replayWindow.isImmediate {
             stream.confirm(watermark.confirmed)
         } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
@@ -353,8 +352,9 @@ final class StreamPipeline {
         }
     }
 
-    /// The backfill progress delivered so far (for the checkpoint after a failure).
-    var confirmedSnapshot: SnapshotState {
+    /// Adopts the backfill progress the watermark has passed and returns it
+    /// (for the checkpoint after the loop ends, normally or not).
+    func deliveredSnapshot() -> SnapshotState {
         _ = snapshot.confirm(upTo: watermark.confirmed)
         return snapshot.confirmed
     }

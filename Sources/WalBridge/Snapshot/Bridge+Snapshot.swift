@@ -39,15 +39,11 @@ extension Bridge {
     /// checkpoint's, plus a new job when `walbridge snapshot` asks for one or a
     /// mapping's `snapshot: initial` has not run yet; later sessions continue
     /// with what the previous one delivered.
-    func snapshotState(connection: PostgresConnection, prepared: PreparedSource) throws(BridgeError) -> SnapshotState {
+    /// - Parameter stored: the backfill state in the checkpoint file (first session).
+    func snapshotState(connection: PostgresConnection, stored: SnapshotState?) throws(BridgeError) -> SnapshotState {
         if let snapshotState { return snapshotState }
-        var state: SnapshotState
-        do {
-            state = try store.load()?.snapshot ?? SnapshotState()
-            fileSnapshot = state
-        } catch {
-            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
-        }
+        var state = stored ?? SnapshotState()
+        fileSnapshot = state
         if let job = state.job, let gone = job.tables.first(where: { table in
             !table.done && !configuration.tableMappings.contains { $0.table == table.table }
         }) {

@@ -83,7 +83,7 @@ struct SnapshotWatermark: Sendable, Hashable {
 }
 
 /// Hands chunks from the reader thread to the pipeline thread, at most
-/// `capacity` at a time (the reader waits), and the reader's end or failure back.
+/// `capacity` at a time (the reader waits), and the reader's failure back.
 ///
 /// `@unchecked Sendable`: every stored property is read and written only while
 /// holding `condition`'s lock.
@@ -92,7 +92,6 @@ final class SnapshotChannel: @unchecked Sendable {
     private var chunks: [SnapshotChunk] = []
     private var failure: BridgeError?
     private var cancelled = false
-    private var readerFinished = false
     private let capacity: Int
 
     init(capacity: Int = 2) { self.capacity = capacity }
@@ -131,13 +130,6 @@ final class SnapshotChannel: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Reader: every table is read.
-    func finish() {
-        condition.lock()
-        readerFinished = true
-        condition.unlock()
-    }
-
     /// Pipeline: the reader's failure, if any.
     var readerFailure: BridgeError? {
         condition.lock()
@@ -157,12 +149,5 @@ final class SnapshotChannel: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return cancelled
-    }
-
-    /// Reader: sleeps up to `duration`, waking early when cancelled.
-    func pause(_ duration: TimeInterval) {
-        condition.lock()
-        defer { condition.unlock() }
-        if !cancelled { _ = condition.wait(until: Date(timeIntervalSinceNow: duration)) }
     }
 }

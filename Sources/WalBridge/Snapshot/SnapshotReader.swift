@@ -49,7 +49,6 @@ final class SnapshotReader: Sendable {
         let thread = Thread { [self] in
             do throws(BridgeError) {
                 try read()
-                channel.finish()
             } catch {
                 if !channel.isCancelled { channel.fail(error) }
             }
@@ -92,7 +91,7 @@ final class SnapshotReader: Sendable {
                     guard let visibilityText, let visibility = SnapshotVisibility(visibilityText) else {
                         throw BridgeError(.fatal, "snapshot: cannot read pg_current_snapshot() (\(visibilityText ?? "NULL"))")
                     }
-                    if registry == nil { registry = try typeRegistry(for: rows.columnTypes, connection: connection) }
+                    if registry == nil { registry = try TypeCatalog(connection).registry(for: rows.columnTypes) }
                     chunk = try decode(rows, plan: plan, tableIndex: index, sequence: sequence,
                                        visibility: visibility, registry: registry!)
                 } catch let error as BridgeError {
@@ -133,23 +132,6 @@ final class SnapshotReader: Sendable {
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY \(key.joined(separator: ", ")) LIMIT \(plan.chunkSize)"
         return sql
-    }
-
-    /// Names of the non-built-in types among `oids` (enums, domains, extension
-    /// types), so their values decode as the stream's would.
-    private func typeRegistry(for oids: [UInt32], connection: PostgresConnection) throws(PostgresError) -> TypeRegistry {
-        var registry = TypeRegistry()
-        let unknown = Set(oids.filter { registry.name(of: $0) == nil })
-        guard !unknown.isEmpty else { return registry }
-        let list = "{" + unknown.map(String.init).joined(separator: ",") + "}"
-        let result = try connection.query(
-            "SELECT t.oid::text, n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])",
-            parameters: [list])
-        for row in result.rows {
-            guard let oidText = row[0], let oid = UInt32(oidText), let namespace = row[1], let name = row[2] else { continue }
-            registry.register(TypeMessage(oid: oid, namespace: namespace == "pg_catalog" ? "" : namespace, name: name))
-        }
-        return registry
     }
 
     private func decode(
