@@ -31,6 +31,19 @@ struct SourcePreflight {
     /// Only look; create nothing (`walbridge validate`).
     let dryRun: Bool
 
+    /// Connects (replication session) and runs every check without creating
+    /// anything: what `validate` and `schema` start with.
+    static func dryRun(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> (PostgresConnection, PreparedSource) {
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
+        } catch {
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
+        }
+        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
+        return (connection, prepared)
+    }
+
     func prepare(_ connection: PostgresConnection) throws(BridgeError) -> PreparedSource {
         do {
             return try check(connection)
@@ -456,13 +469,7 @@ public enum SourceSchemas {
     /// - Throws: `BridgeError` (configuration for a wrong mapping or what the
     ///   database says about it, fatal when Postgres cannot be reached).
     public static func eventSchemas(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> [EventSchema] {
-        let connection: PostgresConnection
-        do {
-            connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
-        } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
-        }
-        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
+        let (_, prepared) = try SourcePreflight.dryRun(configuration, logger: logger)
         do {
             return try EventSchemaGenerator.schemas(configuration: configuration, columns: prepared.columns, keyColumns: prepared.keyColumns)
         } catch {

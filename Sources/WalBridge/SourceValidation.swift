@@ -16,13 +16,7 @@ public struct ValidationReport: Sendable {
 /// creating or changing anything.
 public enum SourceValidation {
     public static func validate(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> ValidationReport {
-        let connection: PostgresConnection
-        do {
-            connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
-        } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
-        }
-        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
+        let (connection, prepared) = try SourcePreflight.dryRun(configuration, logger: logger)
         var checks = ["wal_level = logical", "role '\(connection.user)' has REPLICATION"]
         for (table, key) in prepared.keyColumns.sorted(by: { $0.key.description < $1.key.description }) {
             checks.append("table \(table): mapped columns exist, key (\(key.joined(separator: ", ")))")
