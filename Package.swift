@@ -74,7 +74,7 @@ let package = Package(
         // Benchmarks (bench/README.md): a release-build harness that measures and prints.
         .executableTarget(
             name: "walbridge-bench",
-            dependencies: ["PostgresReplication", "EventMapping", "KafkaPublisher", "CAllocationCounter"],
+            dependencies: ["PostgresReplication", "EventMapping", "KafkaPublisher", "HotPathFixture"],
             path: "bench/WalBridgeBench",
             linkerSettings: allocationCounterLinkerSettings
         ),
@@ -82,11 +82,17 @@ let package = Package(
         // defining malloc/calloc/realloc/free (see its header). Never a
         // dependency of walbridge itself.
         .target(name: "CAllocationCounter", path: "bench/CAllocationCounter"),
+        // Test and bench support only: the hot path's fixed input and the
+        // allocation counter's Swift face, shared by walbridge-bench and the budget tests.
+        .target(
+            name: "HotPathFixture", dependencies: ["EventMapping", "PostgresReplication", "CAllocationCounter"],
+            path: "bench/HotPathFixture"
+        ),
 
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
         .testTarget(
-            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication", "CAllocationCounter"],
+            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication", "HotPathFixture"],
             linkerSettings: allocationCounterLinkerSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import HotPathFixture
 import Glibc
 #endif
 
