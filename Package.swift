@@ -97,12 +97,14 @@ let package = Package(
         ),
         .testTarget(
             name: "WalBridgeTests",
-            dependencies: ["WalBridge", "EventMapping", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WalBridge", "EventMapping", "HTTPTestClient", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge"]
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge", "HTTPTestClient"]
         ),
+        // Test support only: the tiny HTTP client the metrics tests of both test targets use.
+        .target(name: "HTTPTestClient", path: "Tests/HTTPTestClient"),
     ],
     swiftLanguageModes: [.v6]
 )

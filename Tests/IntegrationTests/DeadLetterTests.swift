@@ -1,5 +1,6 @@
 import EventMapping
 import Foundation
+import HTTPTestClient
 import KafkaPublisher
 import Testing
 import WalBridge
@@ -36,7 +37,7 @@ struct DeadLetterTests {
         }
         var before = ""
         try waitUntil("the warm-up event counted", timeout: .seconds(10)) {
-            before = try operationsHTTPGet(port: port, path: "/metrics").body
+            before = try httpGet(port: port, path: "/metrics").body
             return published(before) >= 1
         }
         let deadBefore = prometheusValue(before, "walbridge_events_dead_lettered_total") ?? 0
@@ -46,7 +47,7 @@ struct DeadLetterTests {
         try setup.insertUser("accepted")
         let events = try collector.collect(count: 2)
         try waitUntil("the dead-letter and published counters", timeout: .seconds(10)) {
-            let exposition = try operationsHTTPGet(port: port, path: "/metrics").body
+            let exposition = try httpGet(port: port, path: "/metrics").body
             return prometheusValue(exposition, "walbridge_events_dead_lettered_total") == deadBefore + 1
                 && published(exposition) == published(before) + 1
         }

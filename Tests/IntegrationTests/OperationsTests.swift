@@ -1,5 +1,6 @@
 import EventMapping
 import Foundation
+import HTTPTestClient
 import Logging
 import PostgresReplication
 import Testing
@@ -24,17 +25,17 @@ struct OperationsTests {
         defer { observability.stop() }
         let port = try #require(observability.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
         func scrape() throws -> String {
-            let response = try operationsHTTPGet(port: port, path: "/metrics")
+            let response = try httpGet(port: port, path: "/metrics")
             try #require(response.status == 200)
             return response.body
         }
 
         // No bridge yet: the slot does not exist, so not ready; alive all the same.
-        try waitUntil("/readyz to answer", timeout: .seconds(10)) { try operationsHTTPGet(port: port, path: "/readyz").status == 503 }
-        #expect(try operationsHTTPGet(port: port, path: "/healthz").status == 200)
+        try waitUntil("/readyz to answer", timeout: .seconds(10)) { try httpGet(port: port, path: "/readyz").status == 503 }
+        #expect(try httpGet(port: port, path: "/healthz").status == 200)
 
         var bridge = try setup.startBridge()
-        try waitUntil("/readyz 200 while streaming", timeout: .seconds(30)) { try operationsHTTPGet(port: port, path: "/readyz").status == 200 }
+        try waitUntil("/readyz 200 while streaming", timeout: .seconds(30)) { try httpGet(port: port, path: "/readyz").status == 200 }
         let before = prometheusValue(try scrape(), "walbridge_transactions_total") ?? 0
         for name in ["m1", "m2", "m3"] { try setup.insertUser(name) }
         let committed = try setup.database.currentInsertLSN()
@@ -53,7 +54,7 @@ struct OperationsTests {
         // Stopped: not ready, and the lag grows with every commit nobody reads.
         #expect(try bridge.stopAndWait() == nil)
         try waitUntil("/readyz 503 once the slot is not streamed", timeout: .seconds(10)) {
-            let ready = try operationsHTTPGet(port: port, path: "/readyz")
+            let ready = try httpGet(port: port, path: "/readyz")
             return ready.status == 503 && ready.body.contains("is not being streamed")
         }
         for name in ["m4", "m5"] { try setup.insertUser(name) }
@@ -71,7 +72,7 @@ struct OperationsTests {
         try waitUntil("lag to fall after the restart", timeout: .seconds(30)) {
             (prometheusValue(try scrape(), "walbridge_lag_bytes") ?? .infinity) < stoppedLag
         }
-        try waitUntil("/readyz 200 again", timeout: .seconds(30)) { try operationsHTTPGet(port: port, path: "/readyz").status == 200 }
+        try waitUntil("/readyz 200 again", timeout: .seconds(30)) { try httpGet(port: port, path: "/readyz").status == 200 }
         #expect(try bridge.stopAndWait() == nil)
     }
 

@@ -1,44 +1,10 @@
 import EventMapping
 import Foundation
+import HTTPTestClient
 import Logging
 import PostgresReplication
 import Testing
 @testable import WalBridge
-
-/// A minimal HTTP/1.1 GET over a POSIX socket, for tests: returns (status, body).
-func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HTTPTestError("socket() failed") }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw HTTPTestError("cannot connect to 127.0.0.1:\(port)") }
-    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { break }
-        response.append(contentsOf: buffer[0..<count])
-    }
-    let text = String(decoding: response, as: UTF8.self)
-    guard let statusText = text.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText),
-          let split = text.range(of: "\r\n\r\n") else { throw HTTPTestError("not an HTTP response: \(text.prefix(200))") }
-    return (status, String(text[split.upperBound...]))
-}
-
-struct HTTPTestError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 @Suite("Metrics listener, readiness and lag estimate")
 struct ObservabilityUnitTests {
