@@ -9,8 +9,7 @@ import PostgresReplication
 public struct ReplayWindow: Sendable {
     private let windowNanoseconds: UInt64
     /// Delivered positions not yet old enough, oldest first.
-    private var pending: [(lsn: LSN, at: UInt64)] = []
-    private var head = 0
+    private var pending = FIFOArray<(lsn: LSN, at: UInt64)>(compactAfter: 1024)
     private var newestRecorded: LSN = .zero
 
     public init(window: Duration) {
@@ -26,7 +25,7 @@ public struct ReplayWindow: Sendable {
         guard lsn > newestRecorded else { return }
         newestRecorded = lsn
         // Positions delivered within one millisecond share an entry: bounded memory.
-        if head < pending.count, let last = pending.last, now &- last.at < 1_000_000 {
+        if let last = pending.last, now &- last.at < 1_000_000 {
             pending[pending.count - 1].lsn = lsn
         } else {
             pending.append((lsn, now))
@@ -36,16 +35,9 @@ public struct ReplayWindow: Sendable {
     /// The newest position delivered at least `window` before `now`, if one became confirmable.
     public mutating func confirmable(now: UInt64) -> LSN? {
         var result: LSN?
-        while head < pending.count, now >= pending[head].at &+ windowNanoseconds {
-            result = pending[head].lsn
-            head += 1
-        }
-        if head == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 1024 && head * 2 > pending.count {
-            pending.removeFirst(head)
-            head = 0
+        while let first = pending.first, now >= first.at &+ windowNanoseconds {
+            result = first.lsn
+            pending.removeFirst()
         }
         return result
     }

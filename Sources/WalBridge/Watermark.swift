@@ -15,9 +15,8 @@ public struct Watermark: Sendable {
         var outstanding: Int
     }
 
-    /// Pending transactions; `pending[head]` has sequence number `headSequence`.
-    private var pending: [Pending] = []
-    private var head = 0
+    /// Pending transactions, oldest first; `pending[0]` has sequence number `headSequence`.
+    private var pending = FIFOArray<Pending>(compactAfter: 4096)
     private var headSequence: UInt64 = 0
     /// True between a Begin and its Commit.
     public private(set) var inTransaction = false
@@ -32,14 +31,14 @@ public struct Watermark: Sendable {
     }
 
     /// True when nothing is open or awaiting delivery.
-    public var isIdle: Bool { !inTransaction && head == pending.count }
+    public var isIdle: Bool { !inTransaction && pending.isEmpty }
 
     /// Opens the next transaction and returns its token (to tag its events with).
     public mutating func beginTransaction() -> UInt64 {
         precondition(!inTransaction, "beginTransaction while a transaction is open")
         inTransaction = true
         pending.append(Pending(endLSN: nil, outstanding: 0))
-        return headSequence + UInt64(pending.count - head - 1)
+        return headSequence + UInt64(pending.count - 1)
     }
 
     /// Counts one more event of the open transaction as handed to Kafka.
@@ -67,7 +66,7 @@ public struct Watermark: Sendable {
         precondition(pending[index].outstanding > 0, "acknowledgement for a transaction with nothing outstanding")
         pending[index].outstanding -= 1
         outstandingEvents -= 1
-        return index == head && advance()
+        return index == 0 && advance()
     }
 
     /// With nothing open and nothing outstanding, everything the server has sent
@@ -83,9 +82,8 @@ public struct Watermark: Sendable {
     /// Forgets every pending transaction (after the producer was rebuilt and the
     /// stream restarts from `confirmed`).
     public mutating func reset() {
-        pending.removeAll(keepingCapacity: true)
+        pending.removeAll()
         headSequence = 0
-        head = 0
         inTransaction = false
         outstandingEvents = 0
     }
@@ -94,35 +92,28 @@ public struct Watermark: Sendable {
     /// acknowledged (whether or not the watermark has passed it yet).
     public func isSettled(token: UInt64) -> Bool {
         guard token >= headSequence else { return true }
-        let index = head + Int(token - headSequence)
+        let index = Int(token - headSequence)
         guard index < pending.count else { return false }
         return pending[index].endLSN != nil && pending[index].outstanding == 0
     }
 
     /// Tokens of transactions that are still pending (committed or not).
-    public var pendingTransactionCount: Int { pending.count - head }
+    public var pendingTransactionCount: Int { pending.count }
 
     private func index(of token: UInt64) -> Int {
         precondition(token >= headSequence, "token of a transaction that already completed")
-        let index = head + Int(token - headSequence)
+        let index = Int(token - headSequence)
         precondition(index < pending.count, "token of an unknown transaction")
         return index
     }
 
     private mutating func advance() -> Bool {
         var advanced = false
-        while head < pending.count, let end = pending[head].endLSN, pending[head].outstanding == 0 {
+        while let first = pending.first, let end = first.endLSN, first.outstanding == 0 {
             if end > confirmed { confirmed = end }
-            head += 1
+            pending.removeFirst()
             headSequence += 1
             advanced = true
-        }
-        if head == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 4096 && head * 2 > pending.count {
-            pending.removeFirst(head)
-            head = 0
         }
         return advanced
     }

@@ -121,3 +121,30 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("FIFOArray")
+struct FIFOArrayTests {
+    @Test("keeps order and offsets through removals and compactions")
+    func orderAcrossCompaction() {
+        var queue = FIFOArray<Int>(compactAfter: 3)
+        var model: [Int] = []
+        var next = 0
+        for step in 0..<500 {
+            // Mostly appends early, mostly removals late, so the queue grows, drains and compacts.
+            if model.isEmpty || (step % 3 != 0 && step < 300) || (step >= 300 && step % 4 == 0) {
+                queue.append(next); model.append(next); next += 1
+            } else {
+                queue.removeFirst(); model.removeFirst()
+            }
+            #expect(queue.count == model.count)
+            #expect(queue.first == model.first && queue.last == model.last)
+            if !model.isEmpty {
+                let offset = step % model.count
+                #expect(queue[offset] == model[offset])
+                queue[offset] = -step; model[offset] = -step
+            }
+        }
+        queue.removeAll()
+        #expect(queue.isEmpty && queue.first == nil)
+    }
+}
