@@ -38,9 +38,7 @@ public struct SlotStatus: Sendable, Hashable {
 
     /// The backfill's numbers: rows delivered, the estimate, the job's average rate and the time left at it.
     public var snapshotProgress: SnapshotProgress? {
-        guard let job = snapshotJob else { return nil }
-        let seconds = (checkpointUpdatedAt ?? Date()).timeIntervalSince(job.startedAt)
-        return SnapshotProgress(job: job, rowsThisSession: job.rowsDone, seconds: seconds)
+        snapshotJob.map { SnapshotProgress(averageOf: $0, now: checkpointUpdatedAt ?? Date()) }
     }
 
     static func json(_ progress: SnapshotProgress, job: SnapshotState.Job) -> String {

@@ -64,12 +64,12 @@ struct SnapshotCommand: ParsableCommand {
         CommandSupport.handleTerminationSignals { stop.request() }
         var options = BridgeOptions()
         options.snapshot = SnapshotRequest(tables: requested, filter: filter)
-        let terminal = isatty(STDERR_FILENO) == 1
+        let display = ProgressDisplay()
         options.onSnapshotProgress = { progress, final in
-            if terminal {
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + progress.line + (final ? "\n" : "")).utf8))
-            } else if final {
-                FileHandle.standardError.write(Data((progress.line + "\n").utf8))
+            if final {
+                display.finish(progress.line)
+            } else if display.isTerminal {
+                display.show(progress.line)
             }
         }
         let bridge = Bridge(configuration: configuration, options: options, stop: stop, logger: logger)
@@ -80,7 +80,7 @@ struct SnapshotCommand: ParsableCommand {
                 CommandSupport.fail("snapshot stopped before it finished; its progress is in the checkpoint: run the same command again (or `walbridge run`) to resume", status: 1)
             }
         } catch {
-            if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            display.endLine()
             logger.critical("\(error.message)")
             CommandSupport.fail(error.message, status: error.exitCode)
         }
@@ -96,7 +96,8 @@ struct SnapshotCommand: ParsableCommand {
         } catch {
             CommandSupport.fail("cannot write the snapshot request \(requests.path): \(error.localizedDescription); run this command where the running WalBridge's checkpoint directory is writable", status: 1)
         }
-        say("slot '\(configuration.postgres.slot)' is streamed by \(holderText); asked it to backfill \(request.tables.map(\.description).joined(separator: ", ")) (job \(request.id))")
+        let display = ProgressDisplay()
+        display.say("slot '\(configuration.postgres.slot)' is streamed by \(holderText); asked it to backfill \(request.tables.map(\.description).joined(separator: ", ")) (job \(request.id))")
         let clock = ContinuousClock()
         let store = CheckpointStore(path: configuration.checkpoint.path)
         var deadline = clock.now + .seconds(30)
@@ -105,7 +106,7 @@ struct SnapshotCommand: ParsableCommand {
             // A job already running there is finished first; the request waits for it.
             if let running = (try? store.load())??.snapshot.job, running.id != request.id {
                 if !toldBusy {
-                    say("the running WalBridge is finishing snapshot \(running.id) first (\(running.rowsDone) rows done); this request waits for it")
+                    display.say("the running WalBridge is finishing snapshot \(running.id) first (\(running.rowsDone) rows done); this request waits for it")
                     toldBusy = true
                 }
                 deadline = clock.now + .seconds(30)
@@ -119,19 +120,17 @@ struct SnapshotCommand: ParsableCommand {
         if let reason = requests.rejection {
             CommandSupport.fail("the running WalBridge refused the snapshot: \(reason)", status: 2)
         }
-        let terminal = isatty(STDERR_FILENO) == 1
         var lastLine = ContinuousClock().now - .seconds(10)
         var lastSlotCheck = ContinuousClock().now
         while true {
             let state = (try? store.load())??.snapshot
             if state?.lastFinishedJobID == request.id {
-                say("snapshot \(request.id) finished: every row is acknowledged by Kafka")
+                display.say("snapshot \(request.id) finished: every row is acknowledged by Kafka")
                 Foundation.exit(0)
             }
-            if let job = state?.job, job.id == request.id, clock.now - lastLine >= (terminal ? .milliseconds(500) : .seconds(10)) {
+            if let job = state?.job, job.id == request.id, clock.now - lastLine >= (display.isTerminal ? .milliseconds(500) : .seconds(10)) {
                 lastLine = clock.now
-                let progress = SnapshotProgress(job: job, rowsThisSession: job.rowsDone, seconds: Date().timeIntervalSince(job.startedAt))
-                FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + progress.line + (terminal ? "" : "\n")).utf8))
+                display.show(SnapshotProgress(averageOf: job, now: Date()).line)
             }
             if clock.now - lastSlotCheck >= .seconds(5) {
                 lastSlotCheck = clock.now
@@ -143,8 +142,35 @@ struct SnapshotCommand: ParsableCommand {
         }
     }
 
-    private func say(_ line: String) {
-        let terminal = isatty(STDERR_FILENO) == 1
-        FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + "walbridge: " + line + "\n").utf8))
+}
+
+/// The progress line on standard error: redrawn in place on a terminal, one
+/// line per report elsewhere; messages go on lines of their own.
+struct ProgressDisplay: Sendable {
+    let isTerminal = isatty(STDERR_FILENO) == 1
+    private var clear: String { isTerminal ? "\r\u{1B}[K" : "" }
+
+    /// The current progress (a terminal keeps it on one line).
+    func show(_ line: String) {
+        write(clear + line + (isTerminal ? "" : "\n"))
+    }
+
+    /// The last progress, ending its line.
+    func finish(_ line: String) {
+        write(clear + line + "\n")
+    }
+
+    /// A message (`walbridge: …`) on a line of its own.
+    func say(_ line: String) {
+        write(clear + "walbridge: " + line + "\n")
+    }
+
+    /// Ends a progress line left open on a terminal.
+    func endLine() {
+        if isTerminal { write("\n") }
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }

@@ -216,6 +216,12 @@ public struct SnapshotProgress: Sendable, Hashable {
         etaSeconds = rowsPerSecond > 0 ? Double(max(estimatedRows - rowsDone, 0)) / rowsPerSecond : nil
     }
 
+    /// The numbers of `job` with its average rate since it started, as of `now`
+    /// (what a reader of the checkpoint, such as `status`, can tell).
+    public init(averageOf job: SnapshotState.Job, now: Date) {
+        self.init(job: job, rowsThisSession: job.rowsDone, seconds: now.timeIntervalSince(job.startedAt))
+    }
+
     /// `public.users: 420,000 / 1,000,000 rows (42%), 61,234 rows/s, ETA 9s`
     public var line: String {
         let current = tables.first { !$0.done }?.table ?? tables.last?.table ?? ""
