@@ -54,8 +54,6 @@ public final class Bridge {
     private var resumeLSN: LSN?
     /// The backfill progress delivered so far (nil until the first session read the checkpoint).
     var snapshotState: SnapshotState?
-    /// The backfill state the checkpoint file held when this process read it.
-    var fileSnapshot = SnapshotState()
 
     public init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), stop: StopSignal, logger: Logger) {
         self.configuration = configuration
@@ -120,7 +118,8 @@ public final class Bridge {
         // The checkpoint file is read once, until a session has a resume point of its own.
         let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
         let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity, checkpoint: checkpoint)
-        let storedSnapshot = self.snapshotState
+        // What the checkpoint file holds now: as read, or as the last session left it.
+        let writtenSnapshot = (resumeLSN == nil ? checkpoint?.snapshot : self.snapshotState) ?? SnapshotState()
         let snapshotState = try snapshotState(connection: connection, stored: checkpoint?.snapshot)
         let mapper: EventMapper
         do {
@@ -160,7 +159,7 @@ public final class Bridge {
         let checkpoints = CheckpointWriter(
             store: store, systemID: prepared.identity.systemID, slot: slot.name,
             interval: options.tuning.checkpointInterval, initial: skipBelow,
-            initialSnapshot: storedSnapshot ?? fileSnapshot, metrics: metrics)
+            initialSnapshot: writtenSnapshot, metrics: metrics)
         if let job = snapshotState.job {
             logger.info("snapshot: backfilling while streaming", metadata: [
                 "tables": "\(job.tables.filter { !$0.done }.map(\.table.description))", "job": "\(job.id)",

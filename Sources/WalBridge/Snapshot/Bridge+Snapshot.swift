@@ -43,7 +43,6 @@ extension Bridge {
     func snapshotState(connection: PostgresConnection, stored: SnapshotState?) throws(BridgeError) -> SnapshotState {
         if let snapshotState { return snapshotState }
         var state = stored ?? SnapshotState()
-        fileSnapshot = state
         if let job = state.job, let gone = job.tables.first(where: { table in
             !table.done && !configuration.tableMappings.contains { $0.table == table.table }
         }) {
