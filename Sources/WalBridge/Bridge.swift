@@ -11,6 +11,10 @@ public struct BridgeOptions: Sendable {
     /// `--wait-for-slot`: when another connection holds the slot, wait for it
     /// to be released (a hot standby) instead of failing.
     public var waitForSlot = false
+    /// `--recreate-slot`: when the checkpoint's slot is lost (missing, or
+    /// replaced by another slot), create or adopt a slot anyway, record the gap
+    /// in the checkpoint and backfill the mapped tables (see `SlotGap`).
+    public var recreateSlot = false
     /// `walbridge snapshot`: backfill these tables (while streaming), then return.
     public var snapshot: SnapshotRequest?
     /// Called about once a second with the backfill's delivered progress, and once when it ends.
@@ -100,8 +104,21 @@ public final class Bridge {
             throw BridgeError(error, context: "cannot connect to Postgres")
         }
         logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.serverVersion)"])
-        let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: false).prepare(connection)
+        // The checkpoint file is read once, until a session has a resume point of its own.
+        let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
+        if let checkpoint { try checkOwnership(checkpoint, identity: connection) }
+        // What was delivered from a slot so far: a slot may be created only when nothing was, or on purpose.
+        let deliveredLSN = resumeLSN ?? checkpoint?.lsn
+        var preflight = SourcePreflight(configuration: configuration, logger: logger, dryRun: false)
+        preflight.createMissingSlot = deliveredLSN == nil || (options.recreateSlot && resumeLSN == nil)
+        let prepared = try preflight.prepare(connection)
         for warning in prepared.warnings { logger.warning("\(warning)") }
+        let continuity = SlotContinuity.check(
+            checkpointLSN: deliveredLSN,
+            slotFollowsCheckpoint: resumeLSN != nil || checkpoint?.slotFollowsCheckpoint == true,
+            slotLSN: prepared.createdSlotAt ?? prepared.slot?.confirmedFlushLSN ?? (prepared.slot == nil ? nil : .zero),
+            createdNow: prepared.createdSlotAt != nil)
+        let gap = try slotGap(continuity, checkpoint: checkpoint)
         guard var slot = prepared.slot else {
             throw BridgeError(.fatal, "replication slot '\(configuration.postgres.slot)' is missing after creation")
         }
@@ -115,12 +132,18 @@ public final class Bridge {
         }
         if stop.isRequested { return }
 
-        // The checkpoint file is read once, until a session has a resume point of its own.
-        let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
-        let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity, checkpoint: checkpoint)
+        let (start, skipBelow) = try resumePoint(slot: slot, identity: prepared.identity, checkpoint: checkpoint, gap: gap)
         // What the checkpoint file holds now: as read, or as the last session left it.
-        let writtenSnapshot = (resumeLSN == nil ? checkpoint?.snapshot : self.snapshotState) ?? SnapshotState()
-        let snapshotState = try snapshotState(connection: connection, stored: checkpoint?.snapshot)
+        var writtenSnapshot = (resumeLSN == nil ? checkpoint?.snapshot : self.snapshotState) ?? SnapshotState()
+        var snapshotState = try snapshotState(connection: connection, stored: checkpoint?.snapshot)
+        if let gap {
+            snapshotState = try recordGap(gap, state: snapshotState, systemID: prepared.identity.systemID, connection: connection)
+            writtenSnapshot = snapshotState
+        }
+        metrics.slotGap(snapshotState.gap)
+        if let recorded = snapshotState.gap, gap == nil {
+            logger.error("the checkpoint records a slot gap not yet healed: \(recorded.summary)")
+        }
         let mapper: EventMapper
         do {
             mapper = try EventMapper(configuration: configuration, keyColumns: prepared.keyColumns,
@@ -206,9 +229,78 @@ public final class Bridge {
         logger.info("stopped", metadata: ["checkpoint": "\(final)"])
     }
 
+    /// The gap a lost slot leaves, when `--recreate-slot` allows going on past it;
+    /// nil when the slot continues the checkpoint.
+    /// - Throws: the refusal (exit 2) when the slot is lost and `--recreate-slot` was not given.
+    private func slotGap(_ continuity: SlotContinuity, checkpoint: Checkpoint?) throws(BridgeError) -> SlotGap? {
+        let refusal = SlotContinuity.refusal(continuity, slot: configuration.postgres.slot, checkpointPath: store.path)
+        switch continuity {
+        case .firstStart, .continues:
+            if options.recreateSlot && resumeLSN == nil {
+                logger.info("--recreate-slot: the slot continues the checkpoint (or there is none yet); nothing to recreate",
+                            metadata: ["slot": "\(configuration.postgres.slot)"])
+            }
+            return nil
+        case .missing:
+            // Only reached when the slot could not be created: without --recreate-slot, or on a reconnect.
+            throw BridgeError(.configuration, refusal ?? "")
+        case .gap(let checkpointLSN, let slotLSN):
+            guard options.recreateSlot && resumeLSN == nil else { throw BridgeError(.configuration, refusal ?? "") }
+            return SlotGap(checkpointLSN: checkpointLSN, slotLSN: slotLSN, backfillJobID: nil)
+        }
+    }
+
+    /// Records `gap` in the checkpoint with the backfill that heals it (every
+    /// table mapping that has a snapshot event), before anything streams, so a
+    /// crash from here on still knows of it. Returns the session's backfill state.
+    private func recordGap(_ gap: SlotGap, state stored: SnapshotState, systemID: String,
+                           connection: PostgresConnection) throws(BridgeError) -> SnapshotState {
+        var state = stored
+        var gap = gap
+        let tables = configuration.tableMappings.filter { $0.snapshotEventType != nil }.map(\.table)
+        if let unfinished = state.job {
+            logger.warning("--recreate-slot: the unfinished snapshot job is replaced by a full backfill for the gap", metadata: [
+                "job": "\(unfinished.id)"])
+            state.job = nil
+        }
+        if !tables.isEmpty {
+            let job = try newJob(origin: .recreatedSlot, tables: tables, filter: nil, connection: connection)
+            state.job = job
+            gap.backfillJobID = job.id
+        }
+        state.gap = gap
+        self.snapshotState = state
+        do {
+            try store.save(Checkpoint(systemID: systemID, slot: configuration.postgres.slot, lsn: gap.slotLSN, snapshot: state))
+        } catch {
+            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+        }
+        logger.error("replication slot recreated with --recreate-slot: \(gap.summary)", metadata: [
+            "slot": "\(configuration.postgres.slot)", "checkpointLSN": "\(gap.checkpointLSN)", "slotLSN": "\(gap.slotLSN)",
+            "backfillTables": "\(tables.map(\.description))"])
+        return state
+    }
+
+    /// Refuses a checkpoint of another Postgres system or slot (before any slot is created for it).
+    private func checkOwnership(_ checkpoint: Checkpoint, identity connection: PostgresConnection) throws(BridgeError) {
+        let identity: SystemIdentity
+        do {
+            identity = try connection.identifySystem()
+        } catch {
+            throw BridgeError(error, context: "cannot identify the Postgres system")
+        }
+        if let problem = checkpoint.ownershipProblem(systemID: identity.systemID, slot: configuration.postgres.slot, path: store.path) {
+            throw BridgeError(.configuration, problem)
+        }
+    }
+
     /// Where to start streaming and which transactions to skip as delivered.
-    private func resumePoint(slot: SlotInfo, identity: SystemIdentity, checkpoint: Checkpoint?) throws(BridgeError) -> (start: LSN, skipBelow: LSN) {
+    private func resumePoint(slot: SlotInfo, identity: SystemIdentity, checkpoint: Checkpoint?, gap: SlotGap?) throws(BridgeError) -> (start: LSN, skipBelow: LSN) {
         if let resumeLSN { return (resumeLSN, resumeLSN) }
+        if let gap {
+            logger.info("streaming from the new slot's position, after the gap", metadata: ["lsn": "\(gap.slotLSN)"])
+            return (gap.slotLSN, gap.slotLSN)
+        }
         let slotPosition = slot.confirmedFlushLSN ?? .zero
         if let from = options.fromLSN {
             guard from >= slotPosition else {
@@ -222,14 +314,7 @@ public final class Bridge {
             logger.info("no checkpoint yet; starting from the slot's position", metadata: ["lsn": "\(slotPosition)"])
             return (slotPosition, slotPosition)
         }
-        guard checkpoint.systemID == identity.systemID else {
-            throw BridgeError(.configuration,
-                "checkpoint \(store.path) belongs to Postgres system \(checkpoint.systemID), but this server is \(identity.systemID); point checkpoint.path at this database's checkpoint, or move the file away to start from the slot's position")
-        }
-        guard checkpoint.slot == slot.name else {
-            throw BridgeError(.configuration,
-                "checkpoint \(store.path) belongs to slot '\(checkpoint.slot)', not '\(slot.name)'; point checkpoint.path at this slot's checkpoint, or move the file away to start from the slot's position")
-        }
+        // `checkOwnership` made sure it is this system's and this slot's checkpoint.
         logger.info("resuming from checkpoint", metadata: ["lsn": "\(checkpoint.lsn)", "slotLSN": "\(slotPosition)"])
         return (checkpoint.lsn, checkpoint.lsn)
     }

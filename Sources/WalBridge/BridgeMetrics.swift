@@ -26,6 +26,7 @@ import Synchronization
 /// | `walbridge_snapshot_rows{table}`, `walbridge_snapshot_rows_estimated{table}` | gauges | `snapshot(_:)` |
 /// | `walbridge_snapshot_rows_per_second`, `walbridge_snapshot_eta_seconds`, `walbridge_snapshot_running` | gauges | `snapshot(_:)` |
 /// | `walbridge_snapshot_rows_dropped_total` | counter | `snapshotRowsDropped(_:)` |
+/// | `walbridge_slot_gap_open`, `walbridge_slot_gap_bytes` | gauges (0/1; WAL bytes lost with a recreated slot) | `slotGap(_:)` |
 ///
 /// All methods may be called from any thread.
 public final class BridgeMetrics: Sendable {
@@ -53,13 +54,15 @@ public final class BridgeMetrics: Sendable {
         public static let snapshotETA = "walbridge_snapshot_eta_seconds"
         public static let snapshotRunning = "walbridge_snapshot_running"
         public static let snapshotRowsDropped = "walbridge_snapshot_rows_dropped_total"
+        public static let slotGapOpen = "walbridge_slot_gap_open"
+        public static let slotGapBytes = "walbridge_slot_gap_bytes"
 
         /// Every metric name above.
         public static let all = [
             eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
             postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
-            snapshotRunning, snapshotRowsDropped,
+            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes,
         ]
     }
 
@@ -97,6 +100,8 @@ public final class BridgeMetrics: Sendable {
         var producerHealthy: Bool?
         var walsenderPID: Int32?
         var lastCommitMicros: Int64?
+        /// Changes lost with a recreated slot, not yet backfilled (nil: none).
+        var slotGap: SlotGap?
     }
 
     /// - Parameter factory: the metrics backend; by default the one bootstrapped
@@ -206,6 +211,13 @@ public final class BridgeMetrics: Sendable {
     public func producerHealthy(_ isHealthy: Bool) {
         producerGauge.record(isHealthy ? 1 : 0)
         state.withLock { $0.producerHealthy = isHealthy }
+    }
+
+    /// The checkpoint records changes lost with a recreated slot (`gap`), or none (nil).
+    public func slotGap(_ gap: SlotGap?) {
+        Gauge(label: Name.slotGapOpen, factory: factory).record(gap == nil ? 0 : 1)
+        Gauge(label: Name.slotGapBytes, factory: factory).record(Int64(gap?.bytes ?? 0))
+        state.withLock { $0.slotGap = gap }
     }
 
     /// A transient failure: the bridge reconnects.

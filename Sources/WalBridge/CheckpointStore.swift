@@ -4,18 +4,47 @@ import PostgresReplication
 
 /// The last position WalBridge delivered, as stored on disk:
 /// `{"version": 1, "systemId": "…", "slot": "…", "lsn": "X/Y", "updatedAt": "…"}`,
-/// plus `"snapshot": {…}` while a backfill runs or after an initial one finished.
+/// plus `"snapshot": {…}` while a backfill runs or after an initial one finished,
+/// `"gap": {…}` while changes lost with a recreated slot are not yet backfilled,
+/// and `"slotFollowsCheckpoint": true`.
+///
+/// `slotFollowsCheckpoint` says that the WalBridge that wrote the file confirms
+/// to the slot only positions already in the file, so its own slot is never
+/// ahead of `lsn`: a slot found ahead of it is another slot (dropped and
+/// created again, or advanced by hand), and the changes in between are lost.
+/// Files written by earlier versions lack it; for them a slot ahead of the
+/// file is taken as WalBridge's own, as those versions did.
 public struct Checkpoint: Sendable, Hashable {
     public static let currentVersion = 1
     public var systemID: String
     public var slot: String
     public var lsn: LSN
     public var updatedAt: Date
-    /// The backfill progress delivered up to `lsn`.
+    /// The backfill progress delivered up to `lsn` (and an unhealed slot gap).
     public var snapshot: SnapshotState
+    /// The slot was never confirmed past `lsn` (see the type's comment).
+    public var slotFollowsCheckpoint: Bool
 
-    public init(systemID: String, slot: String, lsn: LSN, updatedAt: Date = Date(), snapshot: SnapshotState = SnapshotState()) {
+    public init(systemID: String, slot: String, lsn: LSN, updatedAt: Date = Date(), snapshot: SnapshotState = SnapshotState(),
+                slotFollowsCheckpoint: Bool = true) {
         self.systemID = systemID; self.slot = slot; self.lsn = lsn; self.updatedAt = updatedAt; self.snapshot = snapshot
+        self.slotFollowsCheckpoint = slotFollowsCheckpoint
+    }
+
+    /// Changes lost with a recreated slot and not yet backfilled.
+    public var gap: SlotGap? { snapshot.gap }
+
+    /// Why this checkpoint (stored at `path`) cannot be used with Postgres
+    /// system `systemID` and slot `slot`, or nil when it can: one for another
+    /// system or slot is refused (exit 2), never silently reused.
+    public func ownershipProblem(systemID otherSystem: String, slot otherSlot: String, path: String) -> String? {
+        if systemID != otherSystem {
+            return "checkpoint \(path) belongs to Postgres system \(systemID), but this server is \(otherSystem); point checkpoint.path at this database's checkpoint, or move the file away to start from the slot's position"
+        }
+        if slot != otherSlot {
+            return "checkpoint \(path) belongs to slot '\(slot)', not '\(otherSlot)'; point checkpoint.path at this slot's checkpoint, or move the file away to start from the slot's position"
+        }
+        return nil
     }
 }
 
@@ -68,7 +97,15 @@ public struct CheckpointStore: Sendable {
             }
             snapshot = state
         }
-        return Checkpoint(systemID: systemID, slot: slot, lsn: lsn, updatedAt: updatedAt, snapshot: snapshot)
+        if let gapObject = object["gap"] {
+            guard let dictionary = gapObject as? [String: Any], let gap = SlotGap(jsonObject: dictionary) else {
+                throw CheckpointError(path: path, reason: corrupt, isIOFailure: false)
+            }
+            snapshot.gap = gap
+        }
+        let follows = object["slotFollowsCheckpoint"] as? Bool ?? false
+        return Checkpoint(systemID: systemID, slot: slot, lsn: lsn, updatedAt: updatedAt, snapshot: snapshot,
+                          slotFollowsCheckpoint: follows)
     }
 
     /// Writes `checkpoint` durably and atomically, creating the directory if needed.
@@ -82,9 +119,14 @@ public struct CheckpointStore: Sendable {
         var text = "{\"version\": \(Checkpoint.currentVersion), \"systemId\": \(JSONWriter.quoted(checkpoint.systemID)), "
             + "\"slot\": \(JSONWriter.quoted(checkpoint.slot)), \"lsn\": \"\(checkpoint.lsn)\", "
             + "\"updatedAt\": \"\(checkpoint.updatedAt.formatted(.iso8601))\""
-        if !checkpoint.snapshot.isEmpty,
+        if checkpoint.slotFollowsCheckpoint { text += ", \"slotFollowsCheckpoint\": true" }
+        if checkpoint.snapshot.hasSnapshotObject,
            let data = try? JSONSerialization.data(withJSONObject: checkpoint.snapshot.jsonObject, options: [.sortedKeys]) {
             text += ", \"snapshot\": " + String(decoding: data, as: UTF8.self)
+        }
+        if let gap = checkpoint.snapshot.gap,
+           let data = try? JSONSerialization.data(withJSONObject: gap.jsonObject, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            text += ", \"gap\": " + String(decoding: data, as: UTF8.self)
         }
         text += "}\n"
         let temporary = path + ".tmp"

@@ -7,8 +7,11 @@ extension PostgresError: PostgresErrorLike {}
 /// What the database says about a configuration, after every check passed.
 public struct PreparedSource: Sendable {
     public var identity: SystemIdentity
-    /// The slot, as it is after any creation (nil in a dry run when it is missing).
+    /// The slot, as it is after any creation (nil when it is missing and was
+    /// not created: a dry run, or a start that may not create one).
     public var slot: SlotInfo?
+    /// The new slot's consistent point, when this preflight created it.
+    public var createdSlotAt: LSN?
     /// The Kafka key columns of every table mapping, resolved (`key:` or the primary key).
     public var keyColumns: [QualifiedName: [String]]
     /// Problems that do not stop the bridge but that the user should know about.
@@ -30,6 +33,10 @@ struct SourcePreflight {
     let logger: Logger
     /// Only look; create nothing (`walbridge validate`).
     let dryRun: Bool
+    /// Create the slot when it is missing. False when changes were already
+    /// delivered from a slot (a checkpoint exists): then a missing slot is a
+    /// gap for `Bridge` to refuse, never a slot to create silently.
+    var createMissingSlot = true
 
     /// Connects (replication session) and runs every check without creating
     /// anything: what `validate` and `schema` start with.
@@ -126,6 +133,7 @@ struct SourcePreflight {
         try checkPublication(connection, tables: publicationTables, wouldCreate: &wouldCreate)
 
         var slot = try connection.slot(named: configuration.postgres.slot)
+        var createdSlotAt: LSN?
         if let existing = slot {
             guard existing.slotType == "logical", existing.plugin == "pgoutput" else {
                 throw BridgeError(.configuration,
@@ -141,14 +149,15 @@ struct SourcePreflight {
             }
         } else if dryRun {
             wouldCreate.append("replication slot '\(configuration.postgres.slot)' (pgoutput)")
-        } else {
+        } else if createMissingSlot {
             let point = try connection.createLogicalSlot(named: configuration.postgres.slot)
             logger.info("created replication slot", metadata: ["slot": "\(configuration.postgres.slot)", "lsn": "\(point)"])
             slot = try connection.slot(named: configuration.postgres.slot)
+            createdSlotAt = point
         }
         let baseTypes = try types.baseTypes(of: columns.values.flatMap { $0.values.map(\.typeOID) })
-        return PreparedSource(identity: identity, slot: slot, keyColumns: keyColumns, warnings: warnings, wouldCreate: wouldCreate,
-                              columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
+        return PreparedSource(identity: identity, slot: slot, createdSlotAt: createdSlotAt, keyColumns: keyColumns, warnings: warnings,
+                              wouldCreate: wouldCreate, columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
     }
 
     private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], wouldCreate: inout [String]) throws {

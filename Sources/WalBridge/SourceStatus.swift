@@ -24,6 +24,12 @@ public struct SlotStatus: Sendable, Hashable {
     public var snapshotJob: SnapshotState.Job?
     /// When the checkpoint was written (for the backfill's average rate).
     public var checkpointUpdatedAt: Date?
+    /// Changes lost with a recreated slot: recorded in the checkpoint by
+    /// `--recreate-slot` and not yet healed, or found now (the slot is ahead of
+    /// a checkpoint it never passes), in which case `run` refuses to start.
+    public var gap: SlotGap?
+    /// True when `gap` was found now and is not recorded in the checkpoint.
+    public var gapUnrecorded = false
 
     /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
     public var json: String {
@@ -33,7 +39,15 @@ public struct SlotStatus: Sendable, Hashable {
             + "\"confirmedFlushLsn\": \(lsn(confirmedFlushLSN)), \"checkpointLsn\": \(lsn(checkpointLSN)), "
             + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
             + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)"
-            + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "") + "}"
+            + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "")
+            + (gap.map { ", \"gap\": " + gapJSON($0) } ?? "") + "}"
+    }
+
+    private func gapJSON(_ gap: SlotGap) -> String {
+        "{\"checkpointLsn\": \"\(gap.checkpointLSN)\", \"slotLsn\": \"\(gap.slotLSN)\", \"bytes\": \(gap.bytes), "
+            + "\"recorded\": \(!gapUnrecorded), "
+            + "\"detectedAt\": \(gapUnrecorded ? "null" : "\"\(gap.detectedAt.formatted(.iso8601))\""), "
+            + "\"backfillJob\": \(gap.backfillJobID.map { LineLogHandler.quoted($0) } ?? "null")}"
     }
 
     /// The backfill's numbers: rows delivered, the estimate, the job's average rate and the time left at it.
@@ -64,6 +78,11 @@ public struct SlotStatus: Sendable, Hashable {
             ("lag", Self.bytes(lagBytes)),
             ("retained WAL", Self.bytes(retainedWALBytes)),
         ] + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
+            + (gap.map { gap in
+                gapUnrecorded
+                    ? [("slot gap", "the slot is at \(gap.slotLSN), ahead of the checkpoint at \(gap.checkpointLSN): it is not the checkpoint's slot, and `walbridge run` refuses to start (see docs/operations.md, \"Lost slot\")")]
+                    : [("slot gap", gap.summary + (gap.isHealing ? " (backfill not yet delivered; /readyz fails until it is)" : ""))]
+            } ?? [])
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
@@ -101,7 +120,25 @@ public enum SourceStatus {
             throw BridgeError(error, context: "cannot read replication slot '\(configuration.postgres.slot)'")
         }
         let database = result.value(0, "db") ?? "?"
+        // The checkpoint, when it is this slot's (an unusable one is shown as a problem, not an error).
+        var checkpoint: Checkpoint?
+        var checkpointProblem: String?
+        do {
+            if let stored = try CheckpointStore(path: configuration.checkpoint.path).load() {
+                if stored.slot == configuration.postgres.slot {
+                    checkpoint = stored
+                } else {
+                    checkpointProblem = "checkpoint \(configuration.checkpoint.path) belongs to slot '\(stored.slot)', not '\(configuration.postgres.slot)'"
+                }
+            }
+        } catch {
+            checkpointProblem = error.description
+        }
         guard result.value(0, "slot_name") != nil else {
+            if let checkpoint, let refusal = SlotContinuity.refusal(
+                .missing(checkpointLSN: checkpoint.lsn), slot: configuration.postgres.slot, checkpointPath: configuration.checkpoint.path) {
+                throw BridgeError(.fatal, refusal)
+            }
             throw BridgeError(.fatal,
                 "replication slot '\(configuration.postgres.slot)' does not exist in database '\(database)'; `walbridge run` creates it on its first start (check postgres.slot in \(configuration.source))")
         }
@@ -114,19 +151,19 @@ public enum SourceStatus {
             checkpointLSN: nil, earliestReplayableLSN: confirmed,
             retainedWALBytes: restart.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
-            checkpointProblem: nil, checkpointPath: configuration.checkpoint.path)
-        do {
-            if let checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load() {
-                if checkpoint.slot == configuration.postgres.slot {
-                    status.checkpointLSN = checkpoint.lsn
-                    status.snapshotJob = checkpoint.snapshot.job
-                    status.checkpointUpdatedAt = checkpoint.updatedAt
-                } else {
-                    status.checkpointProblem = "checkpoint \(configuration.checkpoint.path) belongs to slot '\(checkpoint.slot)', not '\(configuration.postgres.slot)'"
-                }
+            checkpointProblem: checkpointProblem, checkpointPath: configuration.checkpoint.path)
+        if let checkpoint {
+            status.checkpointLSN = checkpoint.lsn
+            status.snapshotJob = checkpoint.snapshot.job
+            status.checkpointUpdatedAt = checkpoint.updatedAt
+            status.gap = checkpoint.gap
+            let continuity = SlotContinuity.check(
+                checkpointLSN: checkpoint.lsn, slotFollowsCheckpoint: checkpoint.slotFollowsCheckpoint,
+                slotLSN: confirmed ?? .zero, createdNow: false)
+            if case .gap(let from, let to) = continuity {
+                status.gap = SlotGap(checkpointLSN: from, slotLSN: to, backfillJobID: nil)
+                status.gapUnrecorded = true
             }
-        } catch {
-            status.checkpointProblem = error.description
         }
         return status
     }

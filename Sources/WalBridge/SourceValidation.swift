@@ -25,8 +25,35 @@ public enum SourceValidation {
             checks.append("slot '\(slot.name)' (pgoutput), confirmed flush \(slot.confirmedFlushLSN.map { "\($0)" } ?? "none")"
                 + (slot.isActive ? ", in use by PID \(slot.activePID.map(String.init) ?? "?")" : ""))
         }
+        var warnings = prepared.warnings
+        if let checkpoint = try checkpoint(configuration, systemID: prepared.identity.systemID) {
+            // `run` refuses a lost slot (exit 2): say so now, not at the first start.
+            let continuity = SlotContinuity.check(
+                checkpointLSN: checkpoint.lsn, slotFollowsCheckpoint: checkpoint.slotFollowsCheckpoint,
+                slotLSN: prepared.slot.map { $0.confirmedFlushLSN ?? .zero }, createdNow: false)
+            if let refusal = SlotContinuity.refusal(continuity, slot: configuration.postgres.slot, checkpointPath: configuration.checkpoint.path) {
+                throw BridgeError(.configuration, refusal)
+            }
+            checks.append("checkpoint \(configuration.checkpoint.path) at \(checkpoint.lsn) continues slot '\(configuration.postgres.slot)'")
+            if let gap = checkpoint.gap { warnings.append("slot gap not yet healed: \(gap.summary)") }
+        }
         return ValidationReport(
             server: connection.safeDescription, systemID: prepared.identity.systemID, database: prepared.identity.database,
-            checks: checks, warnings: prepared.warnings, wouldCreate: prepared.wouldCreate)
+            checks: checks, warnings: warnings, wouldCreate: prepared.wouldCreate)
+    }
+
+    /// The checkpoint file, checked as `run` checks it (exit 2 when unusable), or nil when there is none.
+    private static func checkpoint(_ configuration: BridgeConfiguration, systemID: String) throws(BridgeError) -> Checkpoint? {
+        let checkpoint: Checkpoint?
+        do {
+            checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load()
+        } catch {
+            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+        }
+        if let checkpoint, let problem = checkpoint.ownershipProblem(
+            systemID: systemID, slot: configuration.postgres.slot, path: configuration.checkpoint.path) {
+            throw BridgeError(.configuration, problem)
+        }
+        return checkpoint
     }
 }

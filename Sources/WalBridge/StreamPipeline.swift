@@ -12,8 +12,10 @@ public struct PipelineTuning: Sendable {
     public var maxInflightKilobytes = 65_536
     /// pgoutput messages handled per read before serving delivery reports.
     public var readBatch = 2_000
-    /// How often the checkpoint file is written while the watermark moves.
-    public var checkpointInterval: Duration = .milliseconds(250)
+    /// How often the checkpoint file is written while the watermark moves. The
+    /// slot is confirmed only up to the checkpoint file, so this also bounds how
+    /// late a new flush position reaches Postgres (DESIGN: within about 100 ms).
+    public var checkpointInterval: Duration = .milliseconds(100)
     /// How often a status update is sent when nothing else triggers one.
     public var statusInterval: Duration = .seconds(10)
     /// How long a connection must have streamed before backoff starts over.
@@ -167,11 +169,7 @@ final class StreamPipeline {
                 "outstanding": "\(watermark.outstandingEvents)"])
         }
         try checkpoints.write(watermark.confirmed, snapshot: deliveredSnapshot(), force: true)
-        if replayWindow.isImmediate {
-            stream.confirm(watermark.confirmed)
-        } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
-            stream.confirm(lsn)
-        }
+        confirmCheckpointed()
         try? stream.sendStatus(replyRequested: false)
         return watermark.confirmed
     }
@@ -622,19 +620,39 @@ final class StreamPipeline {
         do { try stream.sendStatusIfDue() } catch { throw BridgeError(error, context: "lost the replication connection") }
     }
 
+    /// Writes the checkpoint when due, then confirms to the slot what the file
+    /// now holds (or, with a replay window, the part of it older than the window).
+    ///
+    /// The slot is never confirmed past the checkpoint file: so WalBridge's own
+    /// slot is never ahead of its checkpoint, and a slot found ahead of it at
+    /// the next start can only be another slot (dropped and created again), whose
+    /// gap `Bridge` refuses to stream past. The cost is the flush report waiting
+    /// for the next checkpoint write (at most `checkpointInterval`, 100 ms by
+    /// default, plus one fsync).
     private func checkpointIfDue() throws(BridgeError) {
         let snapshotMoved = snapshot.confirm(upTo: watermark.confirmed)
+        let gapWasOpen = checkpoints.writtenSnapshot.gap != nil
         try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: snapshotMoved)
-        if !replayWindow.isImmediate, let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
-            stream.confirm(lsn)
+        if gapWasOpen, checkpoints.writtenSnapshot.gap == nil {
+            logger.notice("the backfill for the recreated slot's gap is delivered: every mapped key's last event matches its table again")
+            metrics.slotGap(nil)
+        }
+        confirmCheckpointed()
+    }
+
+    /// Confirms to the slot the checkpointed position (see `checkpointIfDue`).
+    private func confirmCheckpointed() {
+        if replayWindow.isImmediate {
+            stream.confirm(checkpoints.written)
+        } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
+            stream.confirm(min(lsn, checkpoints.written))
         }
     }
 
-    /// The watermark moved: confirm it to the slot now, or once the replay window has passed.
+    /// The watermark moved: the next checkpoint write takes it (and confirms it
+    /// to the slot); with a replay window, remember when it was delivered.
     private func delivered() {
-        if replayWindow.isImmediate {
-            stream.confirm(watermark.confirmed)
-        } else {
+        if !replayWindow.isImmediate {
             replayWindow.delivered(watermark.confirmed, now: nanosecondsSinceStart())
         }
     }
@@ -663,6 +681,11 @@ final class CheckpointWriter {
     private let clock = ContinuousClock()
     private var lastWritten: LSN
     private var lastSnapshot: SnapshotState
+    /// The position the checkpoint file holds (or held when the session
+    /// started): the furthest the slot may be confirmed.
+    var written: LSN { lastWritten }
+    /// The backfill state (and slot gap) the checkpoint file holds.
+    var writtenSnapshot: SnapshotState { lastSnapshot }
     private var lastWriteTime: ContinuousClock.Instant
     private let metrics: BridgeMetrics
 

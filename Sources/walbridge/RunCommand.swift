@@ -18,6 +18,7 @@ struct RunCommand: ParsableCommand {
               walbridge run --config walbridge.yaml
               walbridge run --config walbridge.yaml --from-lsn 0/16B3748
               walbridge run --config walbridge.yaml --wait-for-slot    # hot standby
+              walbridge run --config walbridge.yaml --recreate-slot    # after a lost slot: record the gap, backfill
             """)
 
     @Option(name: .long, help: "The YAML configuration file.")
@@ -29,9 +30,18 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("wait-for-slot"), help: "When another WalBridge holds the slot, stand by and take over when it is released.")
     var waitForSlot = false
 
+    @Flag(name: .customLong("recreate-slot"), help: ArgumentHelp(
+        "When the checkpoint's slot is lost (missing, or replaced by another slot), create or adopt one anyway: record the gap in the checkpoint and backfill the mapped tables.",
+        discussion: "Without it, `run` refuses to start past such a gap (exit 2). See docs/operations.md, \"Lost slot\"."))
+    var recreateSlot = false
+
     func run() throws {
         var options = BridgeOptions(waitForSlot: waitForSlot)
+        options.recreateSlot = recreateSlot
         if let fromLSN {
+            guard !recreateSlot else {
+                CommandSupport.fail("--from-lsn and --recreate-slot do not go together: a recreated slot cannot replay what the lost one had; drop --from-lsn", status: 2)
+            }
             guard let lsn = LSN(fromLSN) else {
                 CommandSupport.fail("--from-lsn '\(fromLSN)' is not an LSN; write it as Postgres does, X/Y in hexadecimal (for example 0/16B3748)", status: 2)
             }

@@ -20,7 +20,8 @@ public struct Readiness: Sendable, Hashable {
 /// - connected to Postgres: as reported by `BridgeMetrics.connected(_:)`, or,
 ///   before anything was reported, the slot being active on the server;
 /// - the producer is not reported failed (`BridgeMetrics.producerHealthy(false)`);
-/// - `walbridge_lag_seconds` is at most `maxLag`.
+/// - `walbridge_lag_seconds` is at most `maxLag`;
+/// - no changes lost with a recreated slot wait for their backfill (`SlotGap`).
 public final class BridgeHealth: Sendable {
     private let metrics: BridgeMetrics
     private let monitor: SlotMonitor?
@@ -64,6 +65,9 @@ public final class BridgeHealth: Sendable {
             }
         case .some(true):
             break
+        }
+        if let gap = reported.slotGap, gap.isHealing {
+            reasons.append("replication slot was recreated: \(gap.summary); not ready until that backfill is delivered")
         }
         if reported.producerHealthy == false {
             reasons.append("the Kafka producer has failed")

@@ -100,7 +100,7 @@ extension Bridge {
         }
     }
 
-    private func newJob(
+    func newJob(
         origin: SnapshotState.Origin, tables: [QualifiedName], filter: String?, connection: PostgresConnection,
         id: String = UUID().uuidString.lowercased()
     ) throws(BridgeError) -> SnapshotState.Job {

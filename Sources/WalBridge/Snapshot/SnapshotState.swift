@@ -13,6 +13,8 @@ public struct SnapshotState: Sendable, Hashable {
         case command
         /// A mapping's `snapshot: {mode: initial}`, run on the first start.
         case initial
+        /// `walbridge run --recreate-slot`: the backfill that heals a `SlotGap`.
+        case recreatedSlot = "recreated-slot"
     }
 
     /// One table of a job.
@@ -69,21 +71,32 @@ public struct SnapshotState: Sendable, Hashable {
     /// The id of the last job that finished (so `walbridge snapshot` can tell
     /// that the job it asked a running bridge for is done).
     public var lastFinishedJobID: String?
+    /// Changes lost with a recreated slot, until the backfill started for them
+    /// is delivered (stored as the checkpoint's `gap` object). It travels with
+    /// the backfill's progress because it heals exactly when that job's last
+    /// chunk is acknowledged.
+    public var gap: SlotGap?
 
-    public init(job: Job? = nil, completedInitial: [QualifiedName] = [], lastFinishedJobID: String? = nil) {
+    public init(job: Job? = nil, completedInitial: [QualifiedName] = [], lastFinishedJobID: String? = nil, gap: SlotGap? = nil) {
         self.job = job
         self.completedInitial = completedInitial
         self.lastFinishedJobID = lastFinishedJobID
+        self.gap = gap
     }
 
-    public var isEmpty: Bool { job == nil && completedInitial.isEmpty && lastFinishedJobID == nil }
+    public var isEmpty: Bool { hasSnapshotObject == false && gap == nil }
 
-    /// Marks the job finished: an `initial` job's tables join `completedInitial`.
+    /// True when the checkpoint needs its `snapshot` object.
+    var hasSnapshotObject: Bool { job != nil || !completedInitial.isEmpty || lastFinishedJobID != nil }
+
+    /// Marks the job finished: an `initial` job's tables join `completedInitial`,
+    /// and the gap it was started for is healed.
     public mutating func finishJob() {
         guard let job else { return }
         if job.origin == .initial {
             for table in job.tables where !completedInitial.contains(table.table) { completedInitial.append(table.table) }
         }
+        if let gap, gap.backfillJobID == job.id { self.gap = nil }
         lastFinishedJobID = job.id
         self.job = nil
     }
