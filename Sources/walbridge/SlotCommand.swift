@@ -23,10 +23,11 @@ struct SlotDropCommand: ParsableCommand {
         abstract: "Drop the replication slot, so Postgres stops keeping WAL for it (asks first unless --yes).",
         discussion: """
             Changes committed after the slot's confirmed flush LSN and not yet
-            published are then lost to WalBridge: the next `run` creates a new slot
-            that starts at the current WAL position. Stop WalBridge first: a slot in
+            published are then lost to WalBridge. Stop WalBridge first: a slot in
             use is never dropped. The publication and the checkpoint file are left
-            as they are.
+            as they are; while the checkpoint file is there, `run` refuses to start
+            without the slot (exit 2). Remove the file to start over from a new slot,
+            or run `walbridge run --recreate-slot` to record the gap and backfill.
 
             Examples:
               walbridge slot drop --config walbridge.yaml
@@ -64,5 +65,8 @@ struct SlotDropCommand: ParsableCommand {
             CommandSupport.fail(error.message, status: error.exitCode)
         }
         CommandSupport.emit("dropped replication slot '\(slot)'")
+        if FileManager.default.fileExists(atPath: configuration.checkpoint.path) {
+            CommandSupport.emit("checkpoint \(configuration.checkpoint.path) still records what the slot delivered: `walbridge run` refuses to start without the slot until you remove that file (start over from a new slot) or run `walbridge run --recreate-slot` (record the gap and backfill)")
+        }
     }
 }
