@@ -131,6 +131,32 @@ struct ConfigurationErrorCLITests {
         let setup = try BridgeTestSetup()
         let result = try WalBridgeProcess.run(["run", "--config", try setup.writeConfiguration(), "--from-lsn", "yesterday"])
         #expect(result.status == 2)
+        #expect(result.stderr.contains("The value 'yesterday' is invalid for '--from-lsn <from-lsn>'"), "\(result.stderr)")
         #expect(result.stderr.contains("is not an LSN"))
+    }
+
+    @Test("every usage error exits 2 with the parser's own message; --help exits 0",
+          arguments: [
+            (["run"], "Missing expected argument '--config <config>'"),
+            (["validate"], "Missing expected argument '--config <config>'"),
+            (["frobnicate"], "Unexpected argument 'frobnicate'"),
+            (["run", "--config", "walbridge.yaml", "--bogus"], "Unknown option '--bogus'"),
+            (["status", "--config"], "Missing value for '--config <config>'"),
+            (["run", "--config", "walbridge.yaml", "--from-lsn", "nonsense"], "The value 'nonsense' is invalid for '--from-lsn <from-lsn>'"),
+          ])
+    func usageErrors(arguments: [String], message: String) throws {
+        let result = try WalBridgeProcess.run(arguments)
+        #expect(result.status == 2, "\(arguments): status \(result.status), stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Error: " + message), "\(arguments) stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Usage: walbridge"), "the parser's usage line: \(result.stderr)")
+    }
+
+    @Test("--help and --version exit 0")
+    func helpExitsZero() throws {
+        for arguments in [["--help"], ["run", "--help"], ["help", "status"], ["--version"]] {
+            let result = try WalBridgeProcess.run(arguments)
+            #expect(result.status == 0, "\(arguments): status \(result.status), stderr: \(result.stderr)")
+            #expect(!result.stdout.isEmpty)
+        }
     }
 }
