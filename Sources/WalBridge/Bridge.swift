@@ -99,7 +99,7 @@ public final class Bridge {
         } catch {
             throw BridgeError(error, context: "cannot connect to Postgres")
         }
-        logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.serverVersion)"])
+        logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.version)"])
         let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: false).prepare(connection)
         for warning in prepared.warnings { logger.warning("\(warning)") }
         guard var slot = prepared.slot else {

@@ -24,6 +24,8 @@ public struct SlotStatus: Sendable, Hashable {
     public var snapshotJob: SnapshotState.Job?
     /// When the checkpoint was written (for the backfill's average rate).
     public var checkpointUpdatedAt: Date?
+    /// The server's version (`serverVersion`, `serverVersionNum` in the JSON).
+    public var serverVersion: ServerVersion? = nil
 
     /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
     public var json: String {
@@ -33,6 +35,7 @@ public struct SlotStatus: Sendable, Hashable {
             + "\"confirmedFlushLsn\": \(lsn(confirmedFlushLSN)), \"checkpointLsn\": \(lsn(checkpointLSN)), "
             + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
             + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)"
+            + (serverVersion.map { ", \"serverVersion\": \"\($0)\", \"serverVersionNum\": \($0.number)" } ?? "")
             + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "") + "}"
     }
 
@@ -63,7 +66,8 @@ public struct SlotStatus: Sendable, Hashable {
             ("earliest replayable LSN", earliestReplayableLSN?.description ?? "-"),
             ("lag", Self.bytes(lagBytes)),
             ("retained WAL", Self.bytes(retainedWALBytes)),
-        ] + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
+        ] + (serverVersion.map { [("server", "Postgres \($0): " + $0.capabilities.joined(separator: ", "))] } ?? [])
+          + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
@@ -114,7 +118,7 @@ public enum SourceStatus {
             checkpointLSN: nil, earliestReplayableLSN: confirmed,
             retainedWALBytes: restart.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
-            checkpointProblem: nil, checkpointPath: configuration.checkpoint.path)
+            checkpointProblem: nil, checkpointPath: configuration.checkpoint.path, serverVersion: connection.version)
         do {
             if let checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load() {
                 if checkpoint.slot == configuration.postgres.slot {
@@ -155,14 +159,13 @@ public enum SourceStatus {
     }
 
     private static func connect(_ configuration: BridgeConfiguration) throws(BridgeError) -> PostgresConnection {
-        do {
-            return try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
+        do throws(PostgresError) {
+            let connection = try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
+            if let refusal = connection.version.unsupportedError { throw refusal }
+            return connection
         } catch {
-            var message = "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)"
-            if error.message.contains("certificate") {
-                message += "; check that sslrootcert names the CA that signed the server's certificate and that the certificate names the host in the URL"
-            }
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, message)
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
         }
     }
 }

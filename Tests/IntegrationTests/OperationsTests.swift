@@ -13,6 +13,7 @@ import WalBridge
 struct OperationsTests {
     static let designStatusFields: Set<String> = [
         "slot", "active", "activePid", "confirmedFlushLsn", "checkpointLsn", "earliestReplayableLsn", "retainedWalBytes", "lagBytes",
+        "serverVersion", "serverVersionNum",
     ]
 
     @Test("/metrics and /readyz move as rows are committed, and lag rises while the bridge is stopped")
@@ -110,11 +111,15 @@ struct OperationsTests {
         #expect(status["checkpointLsn"] as? String == checkpoint.lsn.description)
         #expect((status["retainedWalBytes"] as? Int ?? -1) > 0)
         #expect((status["lagBytes"] as? Int ?? -1) >= 0)
+        let versionNum = try #require(try setup.database.sql("SHOW server_version_num").rows.first?.first.flatMap { $0 })
+        #expect(status["serverVersionNum"] as? Int == Int(versionNum))
+        #expect(status["serverVersion"] as? String == ServerVersion(serverVersionNum: versionNum)?.description)
 
         let table = try WalBridgeProcess.run(["status", "--config", path])
         #expect(table.status == 0)
         #expect(table.stdout.contains("confirmed flush LSN") && table.stdout.contains(setup.database.slot))
         #expect(table.stdout.contains("earliest replayable LSN  \(slot.confirmedFlushLSN!)"))
+        #expect(table.stdout.contains("server                   Postgres \(ServerVersion(serverVersionNum: versionNum)!): failover slots"), "\(table.stdout)")
         for output in [result.stdout, result.stderr, table.stdout, table.stderr, refused.stderr] {
             #expect(!output.contains(TestDatabase.password))
         }
