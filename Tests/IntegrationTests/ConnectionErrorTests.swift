@@ -48,11 +48,11 @@ struct ConnectionErrorTests {
         #expect(noConnect.message.contains("GRANT CONNECT ON DATABASE \(database.name) TO \(role)"), "\(noConnect)")
     }
 
-    @Test("a server that accepts the TCP connection and never answers: unreachable after connect_timeout")
-    func silentServer() throws {
+    /// A loopback TCP listener that never accepts: the kernel completes the
+    /// handshake, and then nothing answers. Returns the socket and its port.
+    func silentListener() throws -> (Int32, UInt16) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(listener >= 0)
-        defer { close(listener) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -62,14 +62,41 @@ struct ConnectionErrorTests {
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
         }
         try #require(bound && listen(listener, 4) == 0)
-        let port = UInt16(bigEndian: address.sin_port)
+        return (listener, UInt16(bigEndian: address.sin_port))
+    }
 
+    @Test("a server that accepts the TCP connection and never answers: unreachable after connect_timeout")
+    func silentServer() throws {
+        let (listener, port) = try silentListener()
+        defer { close(listener) }
         let started = ContinuousClock.now
         let error = try #require(connectError("postgres://walbridge:x@127.0.0.1:\(port)/postgres", timeout: 2))
         let elapsed = ContinuousClock.now - started
         #expect(error.kind == .unreachable && error.isTransient, "\(error)")
         #expect(error.message.contains("timeout expired after 2 s"), "\(error)")
         #expect(elapsed >= .seconds(2) && elapsed < .seconds(6), "\(elapsed)")
+    }
+
+    @Test("a multi-host URL: a silent or refusing first host is left after its own timeout, a refusal by the server is not")
+    func multipleHosts() throws {
+        let database = try TestDatabase()
+        let (listener, silent) = try silentListener()
+        defer { close(listener) }
+        let hosts = "host=127.0.0.1,127.0.0.1,127.0.0.1 port=\(silent),1,\(TestDatabase.port) dbname=\(database.name) user=walbridge"
+        let started = ContinuousClock.now
+        let connection = try PostgresConnection(url: hosts + " password=\(Self.password)", replication: true, connectTimeoutSeconds: 2)
+        #expect(ContinuousClock.now - started >= .seconds(2))
+        #expect(connection.isOK && connection.safeDescription.hasSuffix(":\(TestDatabase.port)/\(database.name)"), "\(connection.safeDescription)")
+
+        // A wrong password on the first host that answers ends the attempt, as in libpq.
+        let reversed = "host=127.0.0.1,127.0.0.1 port=\(TestDatabase.port),\(silent) dbname=\(database.name) user=walbridge password=wrong"
+        let refused = try #require(connectError(reversed, timeout: 2))
+        #expect(refused.sqlState == "28P01" && refused.kind == .authentication, "\(refused)")
+        #expect(!refused.message.contains("port \(silent)"), "\(refused)")
+
+        let allDown = try #require(connectError("host=127.0.0.1,127.0.0.1 port=\(silent),1 dbname=x user=walbridge", timeout: 2))
+        #expect(allDown.kind == .unreachable, "\(allDown)")
+        #expect(allDown.message.contains("timeout expired after 2 s") && allDown.message.contains("port 1 failed: Connection refused"), "\(allDown)")
     }
 
     @Test("the connection knows the server's version")

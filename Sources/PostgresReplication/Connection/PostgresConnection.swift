@@ -22,8 +22,8 @@ public final class PostgresConnection {
     ///   - url: a `postgres://` URL or a `key=value` conninfo string; its password is never logged.
     ///   - replication: open a `replication=database` session (for slots and streaming).
     ///   - applicationName: shown in `pg_stat_activity` / `pg_stat_replication`.
-    ///   - connectTimeoutSeconds: how long the whole attempt may take (libpq's
-    ///     `connect_timeout`; 0 waits for ever).
+    ///   - connectTimeoutSeconds: how long the attempt on each host may take
+    ///     (libpq's `connect_timeout`; 0 waits for ever).
     /// - Throws: `PostgresError` of kind `.unreachable`, `.authentication`, `.tls` or
     ///   `.configuration` (see `PostgresError.connectFailure`).
     public init(
@@ -37,9 +37,75 @@ public final class PostgresConnection {
             keywords.append("replication")
             values.append("database")
         }
-        let conn = try Self.connect(keywords: keywords, values: values, timeoutSeconds: connectTimeoutSeconds, replication: replication)
+        let conn = try Self.connectToFirstHost(keywords: keywords, values: values, timeoutSeconds: connectTimeoutSeconds, replication: replication)
         self.version = try Self.serverVersion(of: conn)
         self.handle = conn
+    }
+
+    /// Tries the hosts of a multi-host URL (`host=a,b`) one at a time, each with
+    /// its own timeout, moving on while the failure is a runtime one (not
+    /// reached, timed out, not read-write under `target_session_attrs`, starting
+    /// up) and stopping at the first one the server refused for a reason of
+    /// configuration — as libpq's blocking connect does. `connect` alone could
+    /// not: in the non-blocking sequence libpq leaves the timeout to the caller,
+    /// and a caller cannot tell it to give up on one host and go to the next.
+    private static func connectToFirstHost(
+        keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
+    ) throws(PostgresError) -> OpaquePointer {
+        let hosts = hostOverrides(conninfo: values[0])
+        guard hosts.count > 1 else {
+            return try connect(keywords: keywords, values: values, timeoutSeconds: timeoutSeconds, replication: replication)
+        }
+        var messages: [String] = []
+        for (index, host) in hosts.enumerated() {
+            do {
+                return try connect(
+                    keywords: keywords + host.map(\.keyword), values: values + host.map(\.value),
+                    timeoutSeconds: timeoutSeconds, replication: replication)
+            } catch {
+                messages.append(error.message)
+                guard error.kind == .unreachable, index < hosts.count - 1 else {
+                    throw PostgresError(kind: error.kind, sqlState: error.sqlState, message: messages.joined(separator: "; "))
+                }
+            }
+        }
+        throw PostgresError(kind: .unreachable, message: messages.joined(separator: "; "))
+    }
+
+    /// For a connection string naming several hosts, the `host`, `hostaddr` and
+    /// `port` settings of each, in order (libpq's comma-separated lists, one
+    /// port for all or one per host); empty for one host or a string libpq
+    /// cannot parse (the attempt then reports why).
+    static func hostOverrides(conninfo: String) -> [[(keyword: String, value: String)]] {
+        var error: UnsafeMutablePointer<CChar>? = nil
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            if let error { PQfreemem(error) }
+            return []
+        }
+        defer { PQconninfoFree(options) }
+        var lists: [String: [String]] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let name = String(cString: keyword)
+            if ["host", "hostaddr", "port"].contains(name), let value = option.pointee.val {
+                lists[name] = String(cString: value).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            }
+            option += 1
+        }
+        let count = max(lists["host"]?.count ?? 0, lists["hostaddr"]?.count ?? 0)
+        // Lists that do not match are libpq's to report ("could not match 2 port numbers to 3 hosts").
+        guard count > 1, [lists["host"], lists["hostaddr"]].allSatisfy({ $0 == nil || $0!.count == count }),
+              lists["port"].map({ $0.count == 1 || $0.count == count }) ?? true else { return [] }
+        return (0..<count).map { index in
+            var settings: [(keyword: String, value: String)] = []
+            for name in ["host", "hostaddr"] {
+                if let list = lists[name] { settings.append((name, list[index])) }
+            }
+            if let ports = lists["port"] {
+                settings.append(("port", ports.count == 1 ? ports[0] : ports[index]))
+            }
+            return settings
+        }
     }
 
     /// Runs libpq's non-blocking connection sequence (`PQconnectStartParams`,
@@ -49,9 +115,9 @@ public final class PostgresConnection {
     /// error message carries the SQLSTATE (`PostgresError.connectFailure` says
     /// why the message is the only place libpq exposes it), and the blocking call
     /// gives no moment to set it. The sequence is the one libpq's documentation
-    /// gives for `PQconnectPoll`; the timeout applies to the whole attempt
-    /// (libpq's blocking call applies `connect_timeout` to each host of a
-    /// multi-host URL).
+    /// gives for `PQconnectPoll`; the timeout, which libpq leaves to the caller
+    /// in this mode, applies to the whole sequence (`connectToFirstHost` makes it
+    /// per host, as libpq's blocking call does).
     private static func connect(
         keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
     ) throws(PostgresError) -> OpaquePointer {
@@ -375,18 +441,21 @@ public final class PostgresConnection {
 
     // MARK: - Errors
 
+    /// The error of a lost connection. The connection keeps the verbose error
+    /// verbosity it was opened with, so a FATAL that ended it (57P01 admin
+    /// shutdown, …) carries its SQLSTATE; the kind stays `.unreachable`: reconnect.
     private func connectionError() -> PostgresError {
-        let message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace()
+        let text = VerboseErrorText(String(cString: PQerrorMessage(handle)))
         return PostgresError(
-            kind: .unreachable,
-            message: message.isEmpty ? "the connection to Postgres was lost" : message)
+            kind: .unreachable, sqlState: text.sqlState,
+            message: text.message.isEmpty ? "the connection to Postgres was lost" : text.message)
     }
 
     private func serverError(from result: OpaquePointer) -> PostgresError {
         let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         var message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-            ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingWhitespace()
-        if message.isEmpty { message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace() }
+            ?? VerboseErrorText(String(cString: PQresultErrorMessage(result))).message
+        if message.isEmpty { message = VerboseErrorText(String(cString: PQerrorMessage(handle))).message }
         if let hint = PQresultErrorField(result, Int32(UInt8(ascii: "H"))).map({ String(cString: $0) }) {
             message += " (hint: \(hint))"
         }
