@@ -126,6 +126,32 @@ struct PostgresErrorClassificationTests {
     }
 }
 
+/// The hosts of a multi-host connection string, tried one at a time.
+@Suite("PostgresConnection.hostOverrides")
+struct HostOverrideTests {
+    func hosts(_ conninfo: String) -> [[String]] {
+        PostgresConnection.hostOverrides(conninfo: conninfo).map { $0.map { "\($0.keyword)=\($0.value)" } }
+    }
+
+    @Test func splitsLibpqLists() {
+        #expect(hosts("host=a,b port=1,2 dbname=d") == [["host=a", "port=1"], ["host=b", "port=2"]])
+        #expect(hosts("host=a,b port=5432") == [["host=a", "port=5432"], ["host=b", "port=5432"]])
+        #expect(hosts("postgres://u:p@a:1,b:2/d?target_session_attrs=read-write") == [["host=a", "port=1"], ["host=b", "port=2"]])
+        #expect(hosts("host=a,b hostaddr=10.0.0.1,10.0.0.2") == [["host=a", "hostaddr=10.0.0.1"], ["host=b", "hostaddr=10.0.0.2"]])
+        #expect(hosts("host=a,b") == [["host=a"], ["host=b"]])
+    }
+
+    @Test("one host, lists that do not match, or a string libpq cannot parse: left to libpq")
+    func leavesTheRestToLibpq() {
+        #expect(hosts("host=a port=1").isEmpty)
+        #expect(hosts("postgres://u@a/d").isEmpty)
+        #expect(hosts("host=a,b port=1,2,3").isEmpty)
+        #expect(hosts("host=a,b,c hostaddr=10.0.0.1").isEmpty)
+        #expect(hosts("host=a,b bogus=1").isEmpty)
+        #expect(hosts("postgres://a,b/d?x=%zz").isEmpty)
+    }
+}
+
 /// What each major version offers, and the refusal of versions below 15.
 @Suite("ServerVersion")
 struct ServerVersionTests {
