@@ -196,11 +196,15 @@ struct OperationsTests {
         let lines = child.stderr.split(separator: "\n")
         #expect(lines.count >= 3)
         var messages: [String] = []
+        var connectedVersion: String?
         for line in lines {
             let object = try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not one JSON object: \(line)")
             #expect(object["ts"] is String && object["level"] is String)
             messages.append(try #require(object["msg"] as? String))
+            if object["msg"] as? String == "connected to Postgres" { connectedVersion = object["version"] as? String }
         }
+        let versionNum = try #require(try setup.database.sql("SHOW server_version_num").rows.first?.first.flatMap { $0 })
+        #expect(connectedVersion == ServerVersion(serverVersionNum: versionNum)?.description, "the connected line names the server's version, e.g. 15.18")
         #expect(messages.contains("connected to Postgres"))
         #expect(messages.contains("streaming"))
         #expect(messages.contains { $0.hasPrefix("stopped") })
