@@ -27,7 +27,7 @@ public struct SlotStatus: Sendable, Hashable {
     /// The server's version (`serverVersion`, `serverVersionNum` in the JSON).
     public var serverVersion: ServerVersion? = nil
 
-    /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
+    /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
     public var json: String {
         func lsn(_ value: LSN?) -> String { value.map { "\"\($0)\"" } ?? "null" }
         return "{\"slot\": \(LineLogHandler.quoted(slot)), \"active\": \(active), "
