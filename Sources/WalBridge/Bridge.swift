@@ -103,7 +103,7 @@ public final class Bridge {
         } catch {
             throw BridgeError(error, context: "cannot connect to Postgres")
         }
-        logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.serverVersion)"])
+        logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.version)"])
         // The checkpoint file is read once, until a session has a resume point of its own.
         let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
         if let checkpoint { try checkOwnership(checkpoint, identity: connection) }

@@ -64,6 +64,7 @@ struct SourcePreflight {
     }
 
     private func check(_ connection: PostgresConnection) throws -> PreparedSource {
+        if let refusal = connection.version.unsupportedError { throw refusal }
         let identity = try connection.identifySystem()
         try connection.requireLogicalWALLevel()
         guard try connection.hasReplicationRight() else {

@@ -30,8 +30,10 @@ public struct SlotStatus: Sendable, Hashable {
     public var gap: SlotGap?
     /// True when `gap` was found now and is not recorded in the checkpoint.
     public var gapUnrecorded = false
+    /// The server's version (`serverVersion`, `serverVersionNum` in the JSON).
+    public var serverVersion: ServerVersion? = nil
 
-    /// One JSON object with exactly DESIGN's fields, in DESIGN's order.
+    /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
     public var json: String {
         func lsn(_ value: LSN?) -> String { value.map { "\"\($0)\"" } ?? "null" }
         return "{\"slot\": \(LineLogHandler.quoted(slot)), \"active\": \(active), "
@@ -39,6 +41,7 @@ public struct SlotStatus: Sendable, Hashable {
             + "\"confirmedFlushLsn\": \(lsn(confirmedFlushLSN)), \"checkpointLsn\": \(lsn(checkpointLSN)), "
             + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
             + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)"
+            + (serverVersion.map { ", \"serverVersion\": \"\($0)\", \"serverVersionNum\": \($0.number)" } ?? "")
             + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "")
             + (gap.map { ", \"gap\": " + gapJSON($0) } ?? "") + "}"
     }
@@ -77,7 +80,8 @@ public struct SlotStatus: Sendable, Hashable {
             ("earliest replayable LSN", earliestReplayableLSN?.description ?? "-"),
             ("lag", Self.bytes(lagBytes)),
             ("retained WAL", Self.bytes(retainedWALBytes)),
-        ] + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
+        ] + (serverVersion.map { [("server", "Postgres \($0): " + $0.capabilities.joined(separator: ", "))] } ?? [])
+          + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
             + (gap.map { gap in
                 gapUnrecorded
                     ? [("slot gap", "the slot is at \(gap.slotLSN), ahead of the checkpoint at \(gap.checkpointLSN): it is not the checkpoint's slot, and `walbridge run` refuses to start (see docs/operations.md, \"Lost slot\")")]
@@ -151,7 +155,7 @@ public enum SourceStatus {
             checkpointLSN: nil, earliestReplayableLSN: confirmed,
             retainedWALBytes: restart.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
-            checkpointProblem: checkpointProblem, checkpointPath: configuration.checkpoint.path)
+            checkpointProblem: checkpointProblem, checkpointPath: configuration.checkpoint.path, serverVersion: connection.version)
         if let checkpoint {
             status.checkpointLSN = checkpoint.lsn
             status.snapshotJob = checkpoint.snapshot.job
@@ -192,14 +196,13 @@ public enum SourceStatus {
     }
 
     private static func connect(_ configuration: BridgeConfiguration) throws(BridgeError) -> PostgresConnection {
-        do {
-            return try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
+        do throws(PostgresError) {
+            let connection = try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-cli")
+            if let refusal = connection.version.unsupportedError { throw refusal }
+            return connection
         } catch {
-            var message = "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)"
-            if error.message.contains("certificate") {
-                message += "; check that sslrootcert names the CA that signed the server's certificate and that the certificate names the host in the URL"
-            }
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, message)
+            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
+                "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
         }
     }
 }

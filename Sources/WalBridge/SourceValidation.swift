@@ -5,6 +5,8 @@ import PostgresReplication
 /// What `walbridge validate` found.
 public struct ValidationReport: Sendable {
     public var server: String
+    /// The server's version, and so what it offers (`ServerVersion.capabilities`).
+    public var serverVersion: ServerVersion
     public var systemID: String
     public var database: String
     public var checks: [String]
@@ -17,7 +19,10 @@ public struct ValidationReport: Sendable {
 public enum SourceValidation {
     public static func validate(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> ValidationReport {
         let (connection, prepared) = try SourcePreflight.dryRun(configuration, logger: logger)
-        var checks = ["wal_level = logical", "role '\(connection.user)' has REPLICATION"]
+        var checks = [
+            "Postgres \(connection.version) (\(ServerVersion.oldestSupportedMajor) or later): " + connection.version.capabilities.joined(separator: ", "),
+            "wal_level = logical", "role '\(connection.user)' has REPLICATION",
+        ]
         for (table, key) in prepared.keyColumns.sorted(by: { $0.key.description < $1.key.description }) {
             checks.append("table \(table): mapped columns exist, key (\(key.joined(separator: ", ")))")
         }
@@ -38,7 +43,7 @@ public enum SourceValidation {
             if let gap = checkpoint.gap { warnings.append("slot gap not yet healed: \(gap.summary)") }
         }
         return ValidationReport(
-            server: connection.safeDescription, systemID: prepared.identity.systemID, database: prepared.identity.database,
+            server: connection.safeDescription, serverVersion: connection.version, systemID: prepared.identity.systemID, database: prepared.identity.database,
             checks: checks, warnings: warnings, wouldCreate: prepared.wouldCreate)
     }
 

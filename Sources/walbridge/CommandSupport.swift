@@ -6,6 +6,9 @@ import WalBridge
 
 /// Helpers the subcommands share: loading the configuration, logging, signals.
 enum CommandSupport {
+    /// The exit status of a usage error and of a bad configuration (DESIGN: exit codes).
+    static let usageStatus: Int32 = 2
+
     /// Loads the configuration or exits with status 2 and the error's message.
     static func loadConfiguration(_ path: String) throws -> BridgeConfiguration {
         do {

@@ -24,8 +24,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "The YAML configuration file.")
     var config: String
 
-    @Option(name: .customLong("from-lsn"), help: "Republish every transaction whose end LSN is above X/Y.")
-    var fromLSN: String?
+    @Option(name: .customLong("from-lsn"), help: "Republish every transaction whose end LSN is above X/Y.",
+            transform: { text throws(ValidationError) -> LSN in
+                guard let lsn = LSN(text) else {
+                    throw ValidationError("'\(text)' is not an LSN; write it as Postgres does, X/Y in hexadecimal (for example 0/16B3748)")
+                }
+                return lsn
+            })
+    var fromLSN: LSN?
 
     @Flag(name: .customLong("wait-for-slot"), help: "When another WalBridge holds the slot, stand by and take over when it is released.")
     var waitForSlot = false
@@ -38,15 +44,10 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var options = BridgeOptions(waitForSlot: waitForSlot)
         options.recreateSlot = recreateSlot
-        if let fromLSN {
-            guard !recreateSlot else {
-                CommandSupport.fail("--from-lsn and --recreate-slot do not go together: a recreated slot cannot replay what the lost one had; drop --from-lsn", status: 2)
-            }
-            guard let lsn = LSN(fromLSN) else {
-                CommandSupport.fail("--from-lsn '\(fromLSN)' is not an LSN; write it as Postgres does, X/Y in hexadecimal (for example 0/16B3748)", status: 2)
-            }
-            options.fromLSN = lsn
+        if fromLSN != nil && recreateSlot {
+            CommandSupport.fail("--from-lsn and --recreate-slot do not go together: a recreated slot cannot replay what the lost one had; drop --from-lsn", status: 2)
         }
+        options.fromLSN = fromLSN
         let configuration = try CommandSupport.loadConfiguration(config)
         let logger = CommandSupport.bootstrapLogging(level: configuration.logging.level, format: configuration.logging.format)
         let stop = StopSignal()

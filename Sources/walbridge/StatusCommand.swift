@@ -13,10 +13,12 @@ struct StatusCommand: ParsableCommand {
             session) and the checkpoint file. The earliest replayable LSN is the
             slot's confirmed flush position: `run --from-lsn` cannot go further back.
             Exit status 1 when the slot does not exist or Postgres cannot be reached,
-            2 for a bad configuration.
+            2 for a bad configuration (a wrong password, a missing database, Postgres
+            older than 15).
 
             --json prints one object: slot, active, activePid, confirmedFlushLsn,
-            checkpointLsn, earliestReplayableLsn, retainedWalBytes, lagBytes, and while a
+            checkpointLsn, earliestReplayableLsn, retainedWalBytes, lagBytes,
+            serverVersion ("16.14"), serverVersionNum (160014), and while a
             backfill is unfinished, snapshot (job, tables, rowsDone, estimatedRows,
             rowsPerSecond, etaSeconds).
 

@@ -26,7 +26,7 @@ struct ValidateCommand: ParsableCommand {
         print("configuration \(config): ok (\(configuration.mappings.count) mapping(s))")
         do {
             let report = try SourceValidation.validate(configuration, logger: logger)
-            print("postgres \(report.server): ok (system \(report.systemID), database \(report.database))")
+            print("postgres \(report.server): ok (Postgres \(report.serverVersion), system \(report.systemID), database \(report.database))")
             for line in report.checks { print("  ok: \(line)") }
             for warning in report.warnings { print("  warning: \(warning)") }
             for item in report.wouldCreate { print("  run will create: \(item)") }

@@ -75,6 +75,8 @@ struct ConfigurationErrorCLITests {
         let setup = try BridgeTestSetup()
         let yaml = setup.yaml().replacingOccurrences(of: "@127.0.0.1:\(TestDatabase.port)", with: "@127.0.0.1:1")
         try expectFailure(setup, yaml: yaml, status: 1, message: "Connection refused", alsoRun: false)
+        let status = try WalBridgeProcess.run(["status", "--config", try setup.writeConfiguration(yaml)])
+        #expect(status.status == 1, "\(status.stderr)")
     }
 
     @Test("a role without REPLICATION")
@@ -84,7 +86,50 @@ struct ConfigurationErrorCLITests {
         try setup.database.sql("CREATE ROLE \(role) LOGIN PASSWORD '\(Self.password)'; GRANT SELECT ON users TO \(role)")
         defer { _ = try? setup.database.sql("DROP OWNED BY \(role); DROP ROLE \(role)") }
         let yaml = setup.yaml().replacingOccurrences(of: "//walbridge:", with: "//\(role):")
-        try expectFailure(setup, yaml: yaml, status: 2, message: "REPLICATION")
+        // Postgres 15 says "must be superuser or replication role", 16 and later "permission
+        // denied to start WAL sender": both 42501, and the advice comes from the SQLSTATE.
+        try expectFailure(setup, yaml: yaml, status: 2, message: "run ALTER ROLE \(role) REPLICATION as a superuser")
+    }
+
+    @Test("a database that does not exist: exit 2 from validate, run and status")
+    func missingDatabase() throws {
+        let setup = try BridgeTestSetup()
+        let missing = "nosuch_\(setup.database.name)"
+        let yaml = setup.yaml().replacingOccurrences(
+            of: "\(TestDatabase.port)/\(setup.database.name)", with: "\(TestDatabase.port)/\(missing)")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "database '\(missing)' does not exist on this server")
+        let status = try WalBridgeProcess.run(["status", "--config", try setup.writeConfiguration(yaml)])
+        #expect(status.status == 2, "\(status.stderr)")
+        #expect(status.stderr.contains("database \"\(missing)\" does not exist"), "\(status.stderr)")
+    }
+
+    @Test("connection settings libpq refuses (sslmode=sometimes): exit 2, run does not retry")
+    func rejectedConnectionSettings() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: "/\(setup.database.name)\n", with: "/\(setup.database.name)?sslmode=sometimes\n")
+        try expectFailure(setup, yaml: yaml, status: 2, message: "libpq refused the connection settings before connecting")
+    }
+
+    @Test("a wrong password: status exits 2 too")
+    func wrongPasswordStatus() throws {
+        let setup = try BridgeTestSetup()
+        let yaml = setup.yaml().replacingOccurrences(of: Self.password, with: "not-the-password-\(Self.password)")
+        let result = try WalBridgeProcess.run(["status", "--config", try setup.writeConfiguration(yaml)])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("password authentication failed for user \"walbridge\"; check the role and password"), "\(result.stderr)")
+        #expect(!result.stderr.contains(Self.password))
+        #expect(!result.stderr.contains("LOCATION"), "\(result.stderr)")
+    }
+
+    @Test("validate names the server's version and what it offers")
+    func validateShowsVersion() throws {
+        let setup = try BridgeTestSetup()
+        let number = try #require(try setup.database.sql("SHOW server_version_num").rows.first?.first.flatMap { $0 })
+        let version = try #require(ServerVersion(serverVersionNum: number))
+        let result = try WalBridgeProcess.run(["validate", "--config", try setup.writeConfiguration()])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("ok (Postgres \(version), system"), "\(result.stdout)")
+        #expect(result.stdout.contains("ok: Postgres \(version) (15 or later): " + version.capabilities.joined(separator: ", ")), "\(result.stdout)")
     }
 
     @Test("wal_level is not logical: exit 2, saying how to fix it")
@@ -131,6 +176,32 @@ struct ConfigurationErrorCLITests {
         let setup = try BridgeTestSetup()
         let result = try WalBridgeProcess.run(["run", "--config", try setup.writeConfiguration(), "--from-lsn", "yesterday"])
         #expect(result.status == 2)
+        #expect(result.stderr.contains("The value 'yesterday' is invalid for '--from-lsn <from-lsn>'"), "\(result.stderr)")
         #expect(result.stderr.contains("is not an LSN"))
+    }
+
+    @Test("every usage error exits 2 with the parser's own message; --help exits 0",
+          arguments: [
+            (["run"], "Missing expected argument '--config <config>'"),
+            (["validate"], "Missing expected argument '--config <config>'"),
+            (["frobnicate"], "Unexpected argument 'frobnicate'"),
+            (["run", "--config", "walbridge.yaml", "--bogus"], "Unknown option '--bogus'"),
+            (["status", "--config"], "Missing value for '--config <config>'"),
+            (["run", "--config", "walbridge.yaml", "--from-lsn", "nonsense"], "The value 'nonsense' is invalid for '--from-lsn <from-lsn>'"),
+          ])
+    func usageErrors(arguments: [String], message: String) throws {
+        let result = try WalBridgeProcess.run(arguments)
+        #expect(result.status == 2, "\(arguments): status \(result.status), stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Error: " + message), "\(arguments) stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Usage: walbridge"), "the parser's usage line: \(result.stderr)")
+    }
+
+    @Test("--help and --version exit 0")
+    func helpExitsZero() throws {
+        for arguments in [["--help"], ["run", "--help"], ["help", "status"], ["--version"]] {
+            let result = try WalBridgeProcess.run(arguments)
+            #expect(result.status == 0, "\(arguments): status \(result.status), stderr: \(result.stderr)")
+            #expect(!result.stdout.isEmpty)
+        }
     }
 }

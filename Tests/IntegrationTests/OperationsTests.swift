@@ -13,6 +13,7 @@ import WalBridge
 struct OperationsTests {
     static let designStatusFields: Set<String> = [
         "slot", "active", "activePid", "confirmedFlushLsn", "checkpointLsn", "earliestReplayableLsn", "retainedWalBytes", "lagBytes",
+        "serverVersion", "serverVersionNum",
     ]
 
     @Test("/metrics and /readyz move as rows are committed, and lag rises while the bridge is stopped")
@@ -110,11 +111,15 @@ struct OperationsTests {
         #expect(status["checkpointLsn"] as? String == checkpoint.lsn.description)
         #expect((status["retainedWalBytes"] as? Int ?? -1) > 0)
         #expect((status["lagBytes"] as? Int ?? -1) >= 0)
+        let versionNum = try #require(try setup.database.sql("SHOW server_version_num").rows.first?.first.flatMap { $0 })
+        #expect(status["serverVersionNum"] as? Int == Int(versionNum))
+        #expect(status["serverVersion"] as? String == ServerVersion(serverVersionNum: versionNum)?.description)
 
         let table = try WalBridgeProcess.run(["status", "--config", path])
         #expect(table.status == 0)
         #expect(table.stdout.contains("confirmed flush LSN") && table.stdout.contains(setup.database.slot))
         #expect(table.stdout.contains("earliest replayable LSN  \(slot.confirmedFlushLSN!)"))
+        #expect(table.stdout.contains("server                   Postgres \(ServerVersion(serverVersionNum: versionNum)!): failover slots"), "\(table.stdout)")
         for output in [result.stdout, result.stderr, table.stdout, table.stderr, refused.stderr] {
             #expect(!output.contains(TestDatabase.password))
         }
@@ -198,11 +203,15 @@ struct OperationsTests {
         let lines = child.stderr.split(separator: "\n")
         #expect(lines.count >= 3)
         var messages: [String] = []
+        var connectedVersion: String?
         for line in lines {
             let object = try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not one JSON object: \(line)")
             #expect(object["ts"] is String && object["level"] is String)
             messages.append(try #require(object["msg"] as? String))
+            if object["msg"] as? String == "connected to Postgres" { connectedVersion = object["version"] as? String }
         }
+        let versionNum = try #require(try setup.database.sql("SHOW server_version_num").rows.first?.first.flatMap { $0 })
+        #expect(connectedVersion == ServerVersion(serverVersionNum: versionNum)?.description, "the connected line names the server's version, e.g. 15.18")
         #expect(messages.contains("connected to Postgres"))
         #expect(messages.contains("streaming"))
         #expect(messages.contains { $0.hasPrefix("stopped") })

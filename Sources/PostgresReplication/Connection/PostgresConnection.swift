@@ -22,8 +22,10 @@ public final class PostgresConnection {
     ///   - url: a `postgres://` URL or a `key=value` conninfo string; its password is never logged.
     ///   - replication: open a `replication=database` session (for slots and streaming).
     ///   - applicationName: shown in `pg_stat_activity` / `pg_stat_replication`.
-    ///   - connectTimeoutSeconds: libpq's `connect_timeout`.
-    /// - Throws: `PostgresError` of kind `.unreachable`, `.authentication` or `.configuration`.
+    ///   - connectTimeoutSeconds: how long the attempt on each host may take
+    ///     (libpq's `connect_timeout`; 0 waits for ever).
+    /// - Throws: `PostgresError` of kind `.unreachable`, `.authentication`, `.tls` or
+    ///   `.configuration` (see `PostgresError.connectFailure`).
     public init(
         url: String, replication: Bool, applicationName: String = "walbridge", connectTimeoutSeconds: Int = 10
     ) throws(PostgresError) {
@@ -35,28 +37,224 @@ public final class PostgresConnection {
             keywords.append("replication")
             values.append("database")
         }
-        let conn: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
-            withCStringArray(values) { valuePointers in
-                PQconnectdbParams(keywordPointers, valuePointers, 1)
+        let conn = try Self.connectToFirstHost(keywords: keywords, values: values, timeoutSeconds: connectTimeoutSeconds, replication: replication)
+        self.version = try Self.serverVersion(of: conn)
+        self.handle = conn
+    }
+
+    /// Tries the hosts of a multi-host URL (`host=a,b`) one at a time, each with
+    /// its own timeout, moving on while the failure is a runtime one (not
+    /// reached, timed out, not read-write under `target_session_attrs`, starting
+    /// up) and stopping at the first one the server refused for a reason of
+    /// configuration — as libpq's blocking connect does. `connect` alone could
+    /// not: in the non-blocking sequence libpq leaves the timeout to the caller,
+    /// and a caller cannot tell it to give up on one host and go to the next.
+    private static func connectToFirstHost(
+        keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
+    ) throws(PostgresError) -> OpaquePointer {
+        let hosts = hostOverrides(conninfo: values[0])
+        guard hosts.count > 1 else {
+            return try connect(keywords: keywords, values: values, timeoutSeconds: timeoutSeconds, replication: replication)
+        }
+        var messages: [String] = []
+        for (index, host) in hosts.enumerated() {
+            do {
+                return try connect(
+                    keywords: keywords + host.map(\.keyword), values: values + host.map(\.value),
+                    timeoutSeconds: timeoutSeconds, replication: replication)
+            } catch {
+                messages.append(error.message)
+                guard error.kind == .unreachable, index < hosts.count - 1 else {
+                    throw PostgresError(kind: error.kind, sqlState: error.sqlState, message: messages.joined(separator: "; "))
+                }
             }
         }
-        guard let conn else {
+        throw PostgresError(kind: .unreachable, message: messages.joined(separator: "; "))
+    }
+
+    /// For a connection string naming several hosts, the `host`, `hostaddr` and
+    /// `port` settings of each, in order (libpq's comma-separated lists, one
+    /// port for all or one per host); empty for one host or a string libpq
+    /// cannot parse (the attempt then reports why).
+    static func hostOverrides(conninfo: String) -> [[(keyword: String, value: String)]] {
+        var error: UnsafeMutablePointer<CChar>? = nil
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            if let error { PQfreemem(error) }
+            return []
+        }
+        defer { PQconninfoFree(options) }
+        var lists: [String: [String]] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let name = String(cString: keyword)
+            if ["host", "hostaddr", "port"].contains(name), let value = option.pointee.val {
+                lists[name] = String(cString: value).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            }
+            option += 1
+        }
+        let count = max(lists["host"]?.count ?? 0, lists["hostaddr"]?.count ?? 0)
+        // Lists that do not match are libpq's to report ("could not match 2 port numbers to 3 hosts").
+        guard count > 1, [lists["host"], lists["hostaddr"]].allSatisfy({ $0 == nil || $0!.count == count }),
+              lists["port"].map({ $0.count == 1 || $0.count == count }) ?? true else { return [] }
+        return (0..<count).map { index in
+            var settings: [(keyword: String, value: String)] = []
+            for name in ["host", "hostaddr"] {
+                if let list = lists[name] { settings.append((name, list[index])) }
+            }
+            if let ports = lists["port"] {
+                settings.append(("port", ports.count == 1 ? ports[0] : ports[index]))
+            }
+            return settings
+        }
+    }
+
+    /// Runs libpq's non-blocking connection sequence (`PQconnectStartParams`,
+    /// then `PQconnectPoll` until it finishes) instead of `PQconnectdbParams`,
+    /// for one reason: the connection's error verbosity must be
+    /// `PQERRORS_VERBOSE` before the server's startup error arrives, so that the
+    /// error message carries the SQLSTATE (`PostgresError.connectFailure` says
+    /// why the message is the only place libpq exposes it), and the blocking call
+    /// gives no moment to set it. The sequence is the one libpq's documentation
+    /// gives for `PQconnectPoll`; the timeout, which libpq leaves to the caller
+    /// in this mode, applies to the whole sequence (`connectToFirstHost` makes it
+    /// per host, as libpq's blocking call does).
+    private static func connect(
+        keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
+    ) throws(PostgresError) -> OpaquePointer {
+        let started: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectStartParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let conn = started else {
             throw PostgresError(kind: .unreachable, message: "libpq could not allocate a connection (out of memory)")
         }
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(conn))
-            PQfinish(conn)
-            throw PostgresError.fromConnectFailure(message)
+        PQsetErrorVerbosity(conn, PQERRORS_VERBOSE)
+        if PQstatus(conn) == CONNECTION_BAD {
+            // Failed before any wait: settings libpq rejects, or a host that cannot be
+            // resolved or refused at once. libpq's ping tells the two apart without
+            // reading the message: PQPING_NO_ATTEMPT means "parameters obviously
+            // incorrect". The port is the one setting libpq checks only when it
+            // starts to connect (so the ping tries and says "no response"): check it
+            // in the options libpq settled on.
+            let ping = withCStringArray(keywords) { keywordPointers in
+                withCStringArray(values) { valuePointers in PQpingParams(keywordPointers, valuePointers, 1) }
+            }
+            let rejected = ping == PQPING_NO_ATTEMPT || hasInvalidPort(conn)
+            throw failure(of: conn, stage: rejected ? .settingsRejected : .network, replication: replication)
         }
-        self.handle = conn
+        // libpq treats connect_timeout values of 1 as 2 seconds, and 0 as no limit.
+        let deadline: ContinuousClock.Instant? = timeoutSeconds > 0 ? .now + .seconds(max(timeoutSeconds, 2)) : nil
+        var polling = PGRES_POLLING_WRITING
+        while true {
+            switch polling {
+            case PGRES_POLLING_OK:
+                return conn
+            case PGRES_POLLING_READING, PGRES_POLLING_WRITING:
+                guard waitForConnectSocket(conn, wantWrite: polling == PGRES_POLLING_WRITING, until: deadline) else {
+                    let host = String(cString: PQhost(conn)), port = String(cString: PQport(conn))
+                    PQfinish(conn)
+                    throw PostgresError(kind: .unreachable,
+                        message: "connection to server at \"\(host)\", port \(port) failed: timeout expired after \(max(timeoutSeconds, 2)) s")
+                }
+                let before = PQstatus(conn)
+                polling = PQconnectPoll(conn)
+                if polling == PGRES_POLLING_FAILED {
+                    throw failure(of: conn, stage: stage(conn, failedIn: before), replication: replication)
+                }
+            default:
+                throw failure(of: conn, stage: .network, replication: replication)
+            }
+        }
+    }
+
+    /// True when the connection's `port` setting (a comma-separated list, one per
+    /// host; empty for the default) holds something other than a port number.
+    private static func hasInvalidPort(_ conn: OpaquePointer) -> Bool {
+        guard let options = PQconninfo(conn) else { return false }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "port", let value = option.pointee.val {
+                return String(cString: value).split(separator: ",", omittingEmptySubsequences: false).contains { port in
+                    let text = String(port.drop(while: \.isWhitespace)).trimmingTrailingWhitespace()
+                    return !text.isEmpty && !(Int(text).map { (1...65_535).contains($0) } ?? false)
+                }
+            }
+            option += 1
+        }
+        return false
+    }
+
+    /// How far an attempt got, from the state `PQconnectPoll` started its failing call in.
+    private static func stage(_ conn: OpaquePointer, failedIn state: ConnStatusType) -> PostgresError.ConnectStage {
+        if PQconnectionNeedsPassword(conn) == 1 { return .passwordMissing }
+        switch state {
+        case CONNECTION_SSL_STARTUP, CONNECTION_GSS_STARTUP:
+            return .tlsHandshake
+        case CONNECTION_STARTED, CONNECTION_MADE, CONNECTION_NEEDED:
+            return .network
+        default:
+            return .afterHandshake
+        }
+    }
+
+    /// The classified error of a failed attempt; frees the connection.
+    private static func failure(of conn: OpaquePointer, stage: PostgresError.ConnectStage, replication: Bool) -> PostgresError {
+        let message = String(cString: PQerrorMessage(conn))
+        let target = PostgresError.ConnectTarget(
+            role: PQuser(conn).map { String(cString: $0) } ?? "", database: PQdb(conn).map { String(cString: $0) } ?? "",
+            replication: replication)
+        PQfinish(conn)
+        return PostgresError.connectFailure(verboseMessage: message, stage: stage, target: target)
+    }
+
+    /// Waits for the connection's current socket (it changes between attempts),
+    /// until `deadline`. False when the deadline passed first.
+    private static func waitForConnectSocket(_ conn: OpaquePointer, wantWrite: Bool, until deadline: ContinuousClock.Instant?) -> Bool {
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(wantWrite ? POLLOUT : POLLIN), revents: 0)
+        while true {
+            var timeout: Int32 = -1
+            if let deadline {
+                let left = deadline - .now
+                guard left > .zero else { return false }
+                let (seconds, attoseconds) = left.components
+                timeout = Int32(min(seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1, Int64(Int32.max)))
+            }
+            let ready = poll(&descriptor, 1, timeout)
+            if ready > 0 { return true }
+            if ready < 0 && errno != EINTR { return true }   // let PQconnectPoll report the socket's error
+        }
+    }
+
+    /// `server_version_num` as libpq read it from the server's startup
+    /// parameters (`PQserverVersion`, the same number without a round trip),
+    /// or, from a server that did not report `server_version`, by asking.
+    private static func serverVersion(of conn: OpaquePointer) throws(PostgresError) -> ServerVersion {
+        let reported = Int(PQserverVersion(conn))
+        if reported > 0 { return ServerVersion(number: reported) }
+        guard let result = PQexec(conn, "SHOW server_version_num") else {
+            PQfinish(conn)
+            throw PostgresError(kind: .unreachable, message: "the connection to Postgres was lost while reading server_version_num")
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK, PQntuples(result) == 1,
+              let number = Int(String(cString: PQgetvalue(result, 0, 0))) else {
+            PQfinish(conn)
+            throw PostgresError(kind: .protocolViolation, message: "the server did not report server_version_num")
+        }
+        return ServerVersion(number: number)
     }
 
     deinit {
         PQfinish(handle)
     }
 
+    /// The server's version, read when the connection was made.
+    public let version: ServerVersion
+
     /// The server's version number (`150018` for 15.18).
-    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+    public var serverVersion: Int { version.number }
 
     /// The backend's process id.
     public var backendPID: Int32 { PQbackendPID(handle) }
@@ -243,18 +441,21 @@ public final class PostgresConnection {
 
     // MARK: - Errors
 
+    /// The error of a lost connection. The connection keeps the verbose error
+    /// verbosity it was opened with, so a FATAL that ended it (57P01 admin
+    /// shutdown, …) carries its SQLSTATE; the kind stays `.unreachable`: reconnect.
     private func connectionError() -> PostgresError {
-        let message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace()
+        let text = VerboseErrorText(String(cString: PQerrorMessage(handle)))
         return PostgresError(
-            kind: .unreachable,
-            message: message.isEmpty ? "the connection to Postgres was lost" : message)
+            kind: .unreachable, sqlState: text.sqlState,
+            message: text.message.isEmpty ? "the connection to Postgres was lost" : text.message)
     }
 
     private func serverError(from result: OpaquePointer) -> PostgresError {
         let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         var message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-            ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingWhitespace()
-        if message.isEmpty { message = String(cString: PQerrorMessage(handle)).trimmingTrailingWhitespace() }
+            ?? VerboseErrorText(String(cString: PQresultErrorMessage(result))).message
+        if message.isEmpty { message = VerboseErrorText(String(cString: PQerrorMessage(handle))).message }
         if let hint = PQresultErrorField(result, Int32(UInt8(ascii: "H"))).map({ String(cString: $0) }) {
             message += " (hint: \(hint))"
         }
