@@ -38,8 +38,16 @@ enum ReplicationReadError: Error {
 /// it is not reading, so `wal_sender_timeout` never cuts a paused stream.
 /// Used from one thread; not `Sendable`.
 public final class ReplicationStream {
+    /// The pgoutput `proto_version` this session asks for, on every Postgres
+    /// version (DESIGN: messages of protocols 2 to 4 are tolerated, not asked for).
+    public static let protocolVersion = 1
+
     private let connection: PostgresConnection
-    private let decoder = PgOutputDecoder()
+    private let decoder = PgOutputDecoder(protocolVersion: ReplicationStream.protocolVersion)
+    /// Between a Stream Start and its Stream Stop: the messages in between carry
+    /// an xid. Never set by a session that asked for protocol 1, unless the
+    /// server sends a stream it was not asked for.
+    private var inStreamBlock = false
     private let clock = ContinuousClock()
 
     /// The highest WAL end the server reported (XLogData or keepalive).
@@ -88,7 +96,7 @@ public final class ReplicationStream {
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
-        var options = "proto_version '1', publication_names \(connection.quoteLiteral(names))"
+        var options = "proto_version '\(Self.protocolVersion)', publication_names \(connection.quoteLiteral(names))"
         if logicalMessages { options += ", messages 'true'" }
         let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
         try connection.startCopyBoth(command)
@@ -239,9 +247,15 @@ public final class ReplicationStream {
         case .xLogData(let walStart, let walEnd, _, let payloadOffset):
             let decoded: PgOutputMessage
             do {
-                decoded = try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]))
+                decoded = try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]),
+                                             inStreamBlock: inStreamBlock)
             } catch {
                 throw .decoding(error)
+            }
+            switch decoded {
+            case .streamStart: inStreamBlock = true
+            case .streamStop: inStreamBlock = false
+            default: break
             }
             if walStart > receivedLSN { receivedLSN = walStart }
             if walEnd > serverWALEnd { serverWALEnd = walEnd }
