@@ -43,7 +43,7 @@ public final class ReplicationStream {
     public static let protocolVersion = 1
 
     private let connection: PostgresConnection
-    private let decoder = PgOutputDecoder(protocolVersion: ReplicationStream.protocolVersion)
+    private let decoder: PgOutputDecoder
     /// Between a Stream Start and its Stream Stop: the messages in between carry
     /// an xid. Never set by a session that asked for protocol 1, unless the
     /// server sends a stream it was not asked for.
@@ -84,11 +84,24 @@ public final class ReplicationStream {
     ///     slot by itself (a replay window or a replay may need the WAL before `startLSN`).
     ///   - logicalMessages: ask pgoutput for `pg_logical_emit_message` messages.
     ///   - statusInterval: how often to send status updates when nothing else triggers one.
-    public init(
+    public convenience init(
         connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN, confirmedLSN: LSN,
         logicalMessages: Bool = false, statusInterval: Duration = .seconds(10)
     ) throws(PostgresError) {
+        try self.init(connection: connection, slot: slot, publications: publications, startLSN: startLSN,
+                      confirmedLSN: confirmedLSN, logicalMessages: logicalMessages, statusInterval: statusInterval,
+                      protocolVersion: Self.protocolVersion, streaming: nil)
+    }
+
+    /// Starts streaming with another protocol version, for tests of what
+    /// Postgres sends to such sessions: `streaming` is sent as pgoutput's
+    /// `streaming` option ("on", or "parallel" with protocol 4) when not nil.
+    init(
+        connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN, confirmedLSN: LSN,
+        logicalMessages: Bool, statusInterval: Duration, protocolVersion: Int, streaming: String?
+    ) throws(PostgresError) {
         self.connection = connection
+        self.decoder = PgOutputDecoder(protocolVersion: protocolVersion, parallelStreaming: streaming == "parallel")
         self.serverWALEnd = startLSN
         self.receivedLSN = confirmedLSN
         self.confirmedLSN = confirmedLSN
@@ -96,8 +109,9 @@ public final class ReplicationStream {
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
-        var options = "proto_version '\(Self.protocolVersion)', publication_names \(connection.quoteLiteral(names))"
+        var options = "proto_version '\(protocolVersion)', publication_names \(connection.quoteLiteral(names))"
         if logicalMessages { options += ", messages 'true'" }
+        if let streaming { options += ", streaming \(connection.quoteLiteral(streaming))" }
         let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
         try connection.startCopyBoth(command)
     }

@@ -2,7 +2,8 @@ import Logging
 
 /// Turns the pgoutput message stream into transactions of typed row changes.
 ///
-/// A pure state machine (no I/O): feed every `PgOutputMessage` in stream
+/// A state machine without I/O (but for one warning line per kind of
+/// unsolicited message, below): feed every `PgOutputMessage` in stream
 /// order to `process(_:)`, act on the returned `AssembledItem`. It keeps the
 /// relation cache (replaced on each Relation message) and the `TypeRegistry`
 /// (fed by Type messages), numbers the changes of each transaction
@@ -29,10 +30,12 @@ import Logging
 ///   the aborted (sub)transaction to take back: the stray abort never aborts
 ///   the open transaction, whatever its xid.
 /// - Stream Start, Stream Stop and the messages between them
-///   (`.streamed`): skipped. Relation and Type messages inside a stream are
-///   not applied either (Postgres describes a table again before its first
-///   change outside a stream). A top-level xid whose stream held changes is
-///   remembered until its Stream Abort.
+///   (`.streamed`): skipped. A top-level xid whose stream held changes is
+///   remembered until its Stream Abort. Relation and Type messages inside a
+///   stream are not applied either: Postgres describes the table again
+///   outside the stream unless the stream commits, and it sends a Relation
+///   only before a change, so a stream that commits after one is refused
+///   (next point) and the session ends.
 /// - Stream Commit: skipped, unless the stream held changes: then they
 ///   were never delivered, and rather than lose a committed transaction the
 ///   assembler throws `.undeliverableTransaction` (a stream error).
