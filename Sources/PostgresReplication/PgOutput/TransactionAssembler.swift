@@ -50,8 +50,9 @@ public struct TransactionAssembler: Sendable {
     private enum State: Sendable {
         case idle
         case inTransaction(TransactionInfo, nextChange: Int, nextMessage: Int)
-        /// Between an unsolicited Begin Prepare and its Prepare: changes are skipped.
-        case inSkippedPrepare(xid: UInt32, gid: String, hasChanges: Bool)
+        /// Between an unsolicited Begin Prepare and its Prepare (`skippedPrepareGID`):
+        /// changes are skipped. (No String here: the hot path copies `State`.)
+        case inSkippedPrepare(hasChanges: Bool)
     }
 
     private var state: State = .idle
@@ -74,6 +75,8 @@ public struct TransactionAssembler: Sendable {
     private var skippedStreamXID: UInt32?
     /// Top-level xids of skipped streams that held changes.
     private var streamsWithChanges: Set<UInt32> = []
+    /// The gid of the prepared transaction being skipped.
+    private var skippedPrepareGID = ""
     /// Gids of skipped prepared transactions that held changes.
     private var preparedWithChanges: Set<String> = []
 
@@ -98,6 +101,7 @@ public struct TransactionAssembler: Sendable {
         unsolicitedMessagesSkipped = 0
         unsolicitedKindsLogged = []
         skippedStreamXID = nil
+        skippedPrepareGID = ""
         streamsWithChanges = []
         preparedWithChanges = []
     }
@@ -177,8 +181,8 @@ public struct TransactionAssembler: Sendable {
             case let .inTransaction(info, nextChange, nextMessage):
                 state = .inTransaction(info, nextChange: nextChange, nextMessage: nextMessage + 1)
                 return .message(logical, transactionOrdinal: nextMessage)
-            case let .inSkippedPrepare(xid, gid, _):
-                state = .inSkippedPrepare(xid: xid, gid: gid, hasChanges: true)
+            case .inSkippedPrepare:
+                state = .inSkippedPrepare(hasChanges: true)
                 return nil
             case .idle:
                 throw TransactionAssemblerError(.outsideTransaction(messageKind: "transactional Message"), transaction: nil)
@@ -198,8 +202,8 @@ public struct TransactionAssembler: Sendable {
         case let .inTransaction(info, nextChange, nextMessage):
             state = .inTransaction(info, nextChange: nextChange + 1, nextMessage: nextMessage)
             return (info, nextChange)
-        case let .inSkippedPrepare(xid, gid, _):
-            state = .inSkippedPrepare(xid: xid, gid: gid, hasChanges: true)
+        case .inSkippedPrepare:
+            state = .inSkippedPrepare(hasChanges: true)
             return nil
         case .idle:
             throw TransactionAssemblerError(.outsideTransaction(messageKind: kind), transaction: nil)
@@ -233,7 +237,8 @@ public struct TransactionAssembler: Sendable {
         case let .beginPrepare(prepared):
             switch state {
             case .idle:
-                state = .inSkippedPrepare(xid: prepared.xid, gid: prepared.gid, hasChanges: false)
+                state = .inSkippedPrepare(hasChanges: false)
+                skippedPrepareGID = prepared.gid
             case let .inTransaction(open, _, _):
                 throw TransactionAssemblerError(.beginInsideTransaction(newXID: prepared.xid), transaction: open)
             case .inSkippedPrepare:
@@ -241,9 +246,9 @@ public struct TransactionAssembler: Sendable {
             }
         case .prepare:
             // A Prepare without a Begin Prepare consumed nothing: skipped as it is.
-            if case let .inSkippedPrepare(_, gid, hasChanges) = state {
+            if case let .inSkippedPrepare(hasChanges) = state {
                 state = .idle
-                if hasChanges { preparedWithChanges.insert(gid) }
+                if hasChanges { preparedWithChanges.insert(skippedPrepareGID) }
             }
         case let .commitPrepared(_, commitLSN, endLSN, _, xid, gid):
             if preparedWithChanges.contains(gid) {
