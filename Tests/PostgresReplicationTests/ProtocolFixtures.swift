@@ -83,3 +83,33 @@ enum StreamFixtures {
     /// Postgres-epoch microseconds as the decoder reports them (Unix epoch).
     static func unixMicros(_ postgresMicros: Int64) -> Int64 { postgresMicros + 946_684_800_000_000 }
 }
+
+/// The stray Stream Abort of Postgres 18 (estuary/connectors#5228), captured
+/// from PostgreSQL 18.6 with `pg_logical_slot_peek_binary_changes('s4', NULL,
+/// NULL, 'proto_version', '1', 'publication_names', 'p')` — protocol 1, no
+/// streaming asked for — in a session with `logical_decoding_work_mem =
+/// '64kB'` (with the default 64MB it is not sent), after
+///
+/// ```sql
+/// BEGIN;                                                                   -- xid 1145
+/// SAVEPOINT a; INSERT INTO s SELECT g, 'x' FROM generate_series(200000, 200100) g; RELEASE a;   -- subxact 1146
+/// INSERT INTO s SELECT g, repeat('x', 200) FROM generate_series(210000, 215000) g;
+/// ROLLBACK;
+/// INSERT INTO s VALUES (999998, 'z');                                      -- xid 1147
+/// ```
+///
+/// Decoding the aborted transaction after the fact, the reorder buffer goes
+/// over its limit, finds the transaction aborted and truncates it, marking
+/// its subtransaction as streamed; the abort record then makes pgoutput send
+/// a Stream Abort for it. Nothing of xid 1145 is sent otherwise.
+enum Postgres18StrayAbort {
+    /// Stream Abort of subtransaction 1146 of xid 1145 (9 bytes: no abort LSN or time).
+    static let streamAbort = "41000004790000047a"
+    static let begin = "4200000000056ec5380003049c4217aa9b0000047b"
+    /// Relation `public.s` (oid 16406).
+    static let relation = "52000040167075626c69630073006400020169640000000017ffffffff00760000000019ffffffff"
+    static let insert = "49000040164e0002740000000639393939393874000000017a"
+    static let commit = "430000000000056ec53800000000056ec5680003049c4217aa9b"
+
+    static var all: [String] { [streamAbort, begin, relation, insert, commit] }
+}

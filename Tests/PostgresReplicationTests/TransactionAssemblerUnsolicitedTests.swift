@@ -4,6 +4,8 @@ import Testing
 import PostgresReplication
 
 private let decoder = PgOutputDecoder()
+/// The skipped messages' warnings are checked in one test; the others keep quiet.
+private let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
 private func text(_ string: String) -> TupleColumn { .text(Array(string.utf8)[...]) }
 
@@ -90,7 +92,7 @@ private let harmless: [String: [PgOutputMessage]] = [
 struct TransactionAssemblerUnsolicitedTests {
     /// The items of `v1Stream` alone.
     static func baseline() throws -> [String] {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         return try run(v1Stream, &assembler)
     }
 
@@ -112,7 +114,7 @@ struct TransactionAssemblerUnsolicitedTests {
             if opensTransaction && insideTransaction { continue }
             var messages = v1Stream
             messages.insert(contentsOf: extra, at: position)
-            var assembler = TransactionAssembler()
+            var assembler = TransactionAssembler(logger: quiet)
             #expect(try run(messages, &assembler) == expected, "\(name) at \(position)")
             #expect(assembler.unsolicitedMessagesSkipped == extra.count)
             #expect(assembler.currentTransaction == nil)
@@ -120,7 +122,7 @@ struct TransactionAssemblerUnsolicitedTests {
     }
 
     @Test func aStrayStreamAbortInTheMiddleDoesNotAbortTheTransaction() throws {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         _ = try assembler.process(.relation(users))
         _ = try assembler.process(.begin(finalLSN: LSN(0x100), commitTimeMicros: 1, xid: 7))
         _ = try assembler.process(insert(1, "a"))
@@ -134,8 +136,21 @@ struct TransactionAssemblerUnsolicitedTests {
         }
     }
 
+    @Test("the stray Stream Abort Postgres 18.6 sent to a protocol 1 session is skipped; the next transaction is whole")
+    func capturedStrayAbortOfPostgres18() throws {
+        var assembler = TransactionAssembler(logger: quiet)
+        let items = try run(Postgres18StrayAbort.all.map { message($0) }, &assembler)
+        var without = TransactionAssembler(logger: quiet)
+        #expect(items == (try run(Postgres18StrayAbort.all.dropFirst().map { message($0) }, &without)))
+        #expect(items.count == 4 && items.first == "begin 1147 0/56EC538" && items.last == "commit 1147 0/56EC568")
+        #expect(items[2].hasPrefix("insert#0 s new") && items[2].contains("999998"))
+        #expect(assembler.unsolicitedMessagesSkipped == 1)
+        #expect(message(Postgres18StrayAbort.streamAbort)
+            == .streamAbort(xid: 1145, subtransactionXID: 1146, abortLSN: nil, abortTimeMicros: nil))
+    }
+
     @Test func aCommittedStreamWithChangesIsAnErrorNotALoss() throws {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         for hex in [StreamFixtures.streamStartFirst] { _ = try assembler.process(message(hex)) }
         _ = try assembler.process(message(StreamFixtures.streamedRelation, inStreamBlock: true))
         _ = try assembler.process(message(StreamFixtures.streamedInsert, inStreamBlock: true))
@@ -157,7 +172,7 @@ struct TransactionAssemblerUnsolicitedTests {
     }
 
     @Test func aCommittedPreparedTransactionWithChangesIsAnError() throws {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         _ = try assembler.process(.relation(users))
         let sequence: [PgOutputMessage] = [
             message(StreamFixtures.beginPrepare),
@@ -179,7 +194,7 @@ struct TransactionAssemblerUnsolicitedTests {
     }
 
     @Test func aStreamPreparedWithChangesIsRememberedByItsGid() throws {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         let prepared = PreparedTransaction(prepareLSN: LSN(0x10), endLSN: LSN(0x18), prepareTimeMicros: 1, xid: 779, gid: "g3")
         for step in [PgOutputMessage.streamStart(xid: 779, firstSegment: true), .streamed(xid: 779, message: insert(1, "a")), .streamStop,
                      .streamPrepare(flags: 0, prepared)] {
@@ -189,7 +204,7 @@ struct TransactionAssemblerUnsolicitedTests {
             try assembler.process(.commitPrepared(flags: 0, commitLSN: LSN(0x20), endLSN: LSN(0x28), commitTimeMicros: 2, xid: 779, gid: "g3"))
         }
         // Rolled back instead: nothing was lost.
-        var other = TransactionAssembler()
+        var other = TransactionAssembler(logger: quiet)
         for step in [PgOutputMessage.streamStart(xid: 779, firstSegment: true), .streamed(xid: 779, message: insert(1, "a")), .streamStop,
                      .streamPrepare(flags: 0, prepared),
                      .rollbackPrepared(flags: 0, prepareEndLSN: LSN(0x18), rollbackEndLSN: LSN(0x30), prepareTimeMicros: 1,
@@ -200,13 +215,13 @@ struct TransactionAssemblerUnsolicitedTests {
     }
 
     @Test func beginPrepareInsideATransactionIsOutOfOrder() throws {
-        var assembler = TransactionAssembler()
+        var assembler = TransactionAssembler(logger: quiet)
         _ = try assembler.process(.begin(finalLSN: LSN(0x100), commitTimeMicros: 1, xid: 7))
         let error = #expect(throws: TransactionAssemblerError.self) { try assembler.process(message(StreamFixtures.beginPrepare)) }
         #expect(error?.transaction?.xid == 7)
         #expect(assembler.currentTransaction?.xid == 7, "state unchanged")
         // And a Begin inside a skipped prepared transaction.
-        var other = TransactionAssembler()
+        var other = TransactionAssembler(logger: quiet)
         _ = try other.process(message(StreamFixtures.beginPrepare))
         #expect(throws: TransactionAssemblerError.self) { try other.process(.begin(finalLSN: LSN(1), commitTimeMicros: 1, xid: 9)) }
         #expect(throws: TransactionAssemblerError.self) {
