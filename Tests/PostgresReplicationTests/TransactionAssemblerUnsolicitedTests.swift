@@ -77,6 +77,14 @@ private let harmless: [String: [PgOutputMessage]] = [
         .streamStop,
         .streamCommit(xid: 40, flags: 0, commitLSN: LSN(0x50), endLSN: LSN(0x60), commitTimeMicros: 5),
     ],
+    "a stream whose only changes were in an aborted subtransaction": [
+        .streamStart(xid: 50, firstSegment: true),
+        .streamed(xid: 51, message: .relation(users)),
+        .streamed(xid: 51, message: insert(9, "gone")),
+        .streamStop,
+        .streamAbort(xid: 50, subtransactionXID: 51, abortLSN: nil, abortTimeMicros: nil),
+        .streamCommit(xid: 50, flags: 0, commitLSN: LSN(0x90), endLSN: LSN(0x98), commitTimeMicros: 5),
+    ],
     "a prepared transaction rolled back": [
         message(StreamFixtures.rollbackPrepared),
     ],
@@ -155,7 +163,7 @@ struct TransactionAssemblerUnsolicitedTests {
         _ = try assembler.process(message(StreamFixtures.streamedRelation, inStreamBlock: true))
         _ = try assembler.process(message(StreamFixtures.streamedInsert, inStreamBlock: true))
         _ = try assembler.process(message(StreamFixtures.streamStop))
-        // A subtransaction's abort does not take back the rest of the stream.
+        // The abort of subtransaction 33701 does not take back the changes of 33700 itself.
         _ = try assembler.process(message(StreamFixtures.streamAbortSubtransaction))
         // The streamed Relation was not applied: relation 16441 is still unknown.
         #expect(assembler.relations[16441] == nil)

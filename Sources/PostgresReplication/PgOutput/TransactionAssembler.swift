@@ -30,12 +30,13 @@ import Logging
 ///   the aborted (sub)transaction to take back: the stray abort never aborts
 ///   the open transaction, whatever its xid.
 /// - Stream Start, Stream Stop and the messages between them
-///   (`.streamed`): skipped. A top-level xid whose stream held changes is
-///   remembered until its Stream Abort. Relation and Type messages inside a
-///   stream are not applied either: Postgres describes the table again
-///   outside the stream unless the stream commits, and it sends a Relation
-///   only before a change, so a stream that commits after one is refused
-///   (next point) and the session ends.
+///   (`.streamed`): skipped. The stream's changes are remembered by the
+///   (sub)transaction xid they carry until a Stream Abort of that
+///   subtransaction or of the whole transaction. Relation and Type messages
+///   inside a stream are not applied either: Postgres sends one only before a
+///   change of the same (sub)transaction, and describes the table again
+///   outside the stream unless that change was committed — which is refused
+///   (next point) and ends the session.
 /// - Stream Commit: skipped, unless the stream held changes: then they
 ///   were never delivered, and rather than lose a committed transaction the
 ///   assembler throws `.undeliverableTransaction` (a stream error).
@@ -73,8 +74,9 @@ public struct TransactionAssembler: Sendable {
     private var unsolicitedKindsLogged: Set<String> = []
     /// The top-level xid of the stream block being skipped.
     private var skippedStreamXID: UInt32?
-    /// Top-level xids of skipped streams that held changes.
-    private var streamsWithChanges: Set<UInt32> = []
+    /// Skipped streams that held changes: top-level xid → the (sub)transaction
+    /// xids the changes carried (a Stream Abort of a subtransaction takes its own back).
+    private var streamsWithChanges: [UInt32: Set<UInt32>] = [:]
     /// The gid of the prepared transaction being skipped.
     private var skippedPrepareGID = ""
     /// Gids of skipped prepared transactions that held changes.
@@ -102,7 +104,7 @@ public struct TransactionAssembler: Sendable {
         unsolicitedKindsLogged = []
         skippedStreamXID = nil
         skippedPrepareGID = ""
-        streamsWithChanges = []
+        streamsWithChanges = [:]
         preparedWithChanges = []
     }
 
@@ -222,18 +224,23 @@ public struct TransactionAssembler: Sendable {
         case .streamStop:
             skippedStreamXID = nil
         case let .streamed(xid, inner):
-            if Self.carriesChanges(inner) { streamsWithChanges.insert(skippedStreamXID ?? xid) }
+            if Self.carriesChanges(inner) { streamsWithChanges[skippedStreamXID ?? xid, default: []].insert(xid) }
         case let .streamAbort(xid, subtransactionXID, _, _):
-            // A subtransaction's abort leaves the rest of its stream's changes standing.
-            if xid == subtransactionXID { streamsWithChanges.remove(xid) }
+            // A subtransaction's abort takes back its own changes, not the rest of the stream's.
+            if xid == subtransactionXID {
+                streamsWithChanges[xid] = nil
+            } else if var xids = streamsWithChanges[xid] {
+                xids.remove(subtransactionXID)
+                streamsWithChanges[xid] = xids.isEmpty ? nil : xids
+            }
         case let .streamCommit(xid, _, commitLSN, endLSN, _):
-            if streamsWithChanges.contains(xid) {
+            if streamsWithChanges[xid] != nil {
                 throw TransactionAssemblerError(
                     .undeliverableTransaction(kind: "Stream Commit", xid: xid, gid: nil, commitLSN: commitLSN, endLSN: endLSN),
                     transaction: currentTransaction)
             }
         case let .streamPrepare(_, prepared):
-            if streamsWithChanges.remove(prepared.xid) != nil { preparedWithChanges.insert(prepared.gid) }
+            if streamsWithChanges.removeValue(forKey: prepared.xid) != nil { preparedWithChanges.insert(prepared.gid) }
         case let .beginPrepare(prepared):
             switch state {
             case .idle:
