@@ -103,7 +103,7 @@ final class StreamPipeline {
     ) {
         self.snapshotSession = snapshot
         self.snapshotOptions = snapshotOptions
-        self.assembler = TransactionAssembler(valueDecoder: valueDecoder)
+        self.assembler = TransactionAssembler(valueDecoder: valueDecoder, logger: logger)
         self.replayWindow = ReplayWindow(window: replayWindow)
         self.deadLetters = deadLetters
         self.stream = stream

@@ -43,8 +43,8 @@ struct PgOutputMalformedTests {
     }
 
     @Test func unknownMessageTypes() {
-        // 'S'/'E'/'A'/'c' are streaming (protocol 2+) messages: not expected in protocol 1.
-        for type in [UInt8(ascii: "X"), UInt8(ascii: "S"), UInt8(ascii: "c"), 0, 0xFF] {
+        // Every letter pgoutput uses (protocols 1 to 4) is known; these are not.
+        for type in [UInt8(ascii: "X"), UInt8(ascii: "Z"), UInt8(ascii: "s"), UInt8(ascii: "a"), 0, 0xFF] {
             let error = #expect(throws: PgOutputDecodingError.self) { try decoder.decode([type, 0, 0, 0, 0]) }
             #expect(error?.code == .unknownMessageType(type))
             #expect(error?.offset == 0)

@@ -38,8 +38,16 @@ enum ReplicationReadError: Error {
 /// it is not reading, so `wal_sender_timeout` never cuts a paused stream.
 /// Used from one thread; not `Sendable`.
 public final class ReplicationStream {
+    /// The pgoutput `proto_version` this session asks for, on every Postgres
+    /// version (DESIGN: messages of protocols 2 to 4 are tolerated, not asked for).
+    public static let protocolVersion = 1
+
     private let connection: PostgresConnection
-    private let decoder = PgOutputDecoder()
+    private let decoder: PgOutputDecoder
+    /// Between a Stream Start and its Stream Stop: the messages in between carry
+    /// an xid. Never set by a session that asked for protocol 1, unless the
+    /// server sends a stream it was not asked for.
+    private var inStreamBlock = false
     private let clock = ContinuousClock()
 
     /// The highest WAL end the server reported (XLogData or keepalive).
@@ -76,11 +84,24 @@ public final class ReplicationStream {
     ///     slot by itself (a replay window or a replay may need the WAL before `startLSN`).
     ///   - logicalMessages: ask pgoutput for `pg_logical_emit_message` messages.
     ///   - statusInterval: how often to send status updates when nothing else triggers one.
-    public init(
+    public convenience init(
         connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN, confirmedLSN: LSN,
         logicalMessages: Bool = false, statusInterval: Duration = .seconds(10)
     ) throws(PostgresError) {
+        try self.init(connection: connection, slot: slot, publications: publications, startLSN: startLSN,
+                      confirmedLSN: confirmedLSN, logicalMessages: logicalMessages, statusInterval: statusInterval,
+                      protocolVersion: Self.protocolVersion, streaming: nil)
+    }
+
+    /// Starts streaming with another protocol version, for tests of what
+    /// Postgres sends to such sessions: `streaming` is sent as pgoutput's
+    /// `streaming` option ("on", or "parallel" with protocol 4) when not nil.
+    init(
+        connection: PostgresConnection, slot: String, publications: [String], startLSN: LSN, confirmedLSN: LSN,
+        logicalMessages: Bool, statusInterval: Duration, protocolVersion: Int, streaming: String?
+    ) throws(PostgresError) {
         self.connection = connection
+        self.decoder = PgOutputDecoder(protocolVersion: protocolVersion, parallelStreaming: streaming == "parallel")
         self.serverWALEnd = startLSN
         self.receivedLSN = confirmedLSN
         self.confirmedLSN = confirmedLSN
@@ -88,8 +109,9 @@ public final class ReplicationStream {
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
-        var options = "proto_version '1', publication_names \(connection.quoteLiteral(names))"
+        var options = "proto_version '\(protocolVersion)', publication_names \(connection.quoteLiteral(names))"
         if logicalMessages { options += ", messages 'true'" }
+        if let streaming { options += ", streaming \(connection.quoteLiteral(streaming))" }
         let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
         try connection.startCopyBoth(command)
     }
@@ -239,9 +261,15 @@ public final class ReplicationStream {
         case .xLogData(let walStart, let walEnd, _, let payloadOffset):
             let decoded: PgOutputMessage
             do {
-                decoded = try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]))
+                decoded = try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]),
+                                             inStreamBlock: inStreamBlock)
             } catch {
                 throw .decoding(error)
+            }
+            switch decoded {
+            case .streamStart: inStreamBlock = true
+            case .streamStop: inStreamBlock = false
+            default: break
             }
             if walStart > receivedLSN { receivedLSN = walStart }
             if walEnd > serverWALEnd { serverWALEnd = walEnd }

@@ -27,6 +27,11 @@ public struct TransactionAssemblerError: Error, Sendable, CustomStringConvertibl
         case binaryColumn(column: String)
         /// A column value could not be decoded.
         case valueDecoding(column: String, error: ValueDecodingError)
+        /// A transaction committed whose changes came in messages of protocol 2
+        /// or 3 (a stream, or a prepared transaction) that the session did not
+        /// ask for and skipped: delivering its commit would lose them.
+        /// `kind` is "Stream Commit" or "Commit Prepared".
+        case undeliverableTransaction(kind: String, xid: UInt32, gid: String?, commitLSN: LSN, endLSN: LSN)
     }
 
     public var code: Code
@@ -66,6 +71,13 @@ public struct TransactionAssemblerError: Error, Sendable, CustomStringConvertibl
             text = "column \"\(column)\" is in binary format, which is not supported"
         case let .valueDecoding(column, error):
             text = "column \"\(column)\": \(error)"
+        case let .undeliverableTransaction(kind, xid, gid, commitLSN, endLSN):
+            let how = gid == nil ? "streamed in-progress transaction (protocol 2)" : "prepared transaction \"\(gid ?? "")\" (protocol 3)"
+            text = "Postgres sent transaction \(xid) (commit LSN \(commitLSN), end LSN \(endLSN)) as a \(how) "
+                + "and now its \(kind), although this session asked for protocol 1 without streaming or two-phase; "
+                + "its changes were skipped, so WalBridge stops instead of losing them. Check that the slot was not "
+                + "created with two_phase (pg_replication_slots.two_phase) and that the server is a supported version; "
+                + "recreate the slot and snapshot the affected tables, and report the Postgres version if it recurs"
         }
         if let relation { text += " in \(relation.schema).\(relation.name)" }
         if let transaction {

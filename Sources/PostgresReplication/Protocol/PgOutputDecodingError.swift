@@ -11,7 +11,7 @@ public struct PgOutputDecodingError: Error, Sendable, Hashable, CustomStringConv
         case truncated(needed: Int, available: Int)
         /// The buffer was empty, so there was no message type byte.
         case empty
-        /// The first byte is not a pgoutput (protocol v1) message type.
+        /// The first byte is not a pgoutput message type of protocols 1 to 4.
         case unknownMessageType(UInt8)
         /// The first byte of a CopyData payload is neither `w` (XLogData) nor `k` (keepalive).
         case unknownReplicationMessageType(UInt8)
