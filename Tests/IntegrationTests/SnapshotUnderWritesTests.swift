@@ -21,7 +21,7 @@ struct SnapshotUnderWritesTests {
     static let chunkSize = 5_000
     static let partitions: Int32 = 6
 
-    @Test("handed to a running bridge: every key's last record matches the table", arguments: [1, 4])
+    @Test("handed to a running bridge: every key's last record matches the table", arguments: [1, 3])
     func handedToRunningBridge(writers: Int) throws {
         let setup = try BridgeTestSetup(partitions: Self.partitions)
         try Self.populate(setup)
@@ -50,7 +50,7 @@ struct SnapshotUnderWritesTests {
         #expect(outcome.wrong.isEmpty, "\(outcome.wrong.count) of \(outcome.keysCompared) keys end in a record that disagrees with the table (the writers touched \(written.touched) keys), e.g. \(outcome.wrong.prefix(5))")
     }
 
-    @Test("the snapshot command streaming by itself: every key's last record matches the table", arguments: [1, 4])
+    @Test("the snapshot command streaming by itself: every key's last record matches the table", arguments: [1, 3])
     func selfStreaming(writers: Int) throws {
         let setup = try BridgeTestSetup(partitions: Self.partitions)
         try Self.populate(setup)
@@ -249,7 +249,9 @@ struct SnapshotUnderWritesTests {
 }
 
 /// Clients committing single-statement updates, deletes and inserts of random
-/// users (autocommit), each as fast as its connection can, until stopped.
+/// users with ids up to `maxID` (autocommit), each as fast as its connection
+/// can, until stopped. An insert takes an id that may have been deleted, so the
+/// table stays within the ids the snapshot reads and the job's length is bounded.
 final class ConcurrentWriter: Sendable {
     struct Summary: Sendable {
         var updates = 0
@@ -291,9 +293,13 @@ final class ConcurrentWriter: Sendable {
                             result.deletes += 1
                             touched.insert(id)
                         default:
-                            try connection.query("INSERT INTO users (username, first_name, email, password_hash) VALUES ($1, 'New', $2, 'h')",
-                                                 parameters: ["new\(tag)", "new\(tag)@example.com"])
+                            // A deleted id again, ahead of the reader or behind it (the table never outgrows maxID).
+                            try connection.query("""
+                                INSERT INTO users (id, username, first_name, email, password_hash)
+                                VALUES ($1, $2, 'New', $3, 'h') ON CONFLICT DO NOTHING
+                                """, parameters: [String(id), "new\(tag)", "new\(tag)@example.com"])
                             result.inserts += 1
+                            touched.insert(id)
                         }
                         commits.add(1, ordering: .relaxed)
                     }
