@@ -20,6 +20,11 @@ struct ReceivedEvent {
 final class EventCollector {
     private let consumer: KafkaConsumer
     private(set) var events: [ReceivedEvent] = []
+    /// The next offset expected per partition, to tell records skipped by the
+    /// consumer (the test broker trims a partition it holds too much of).
+    private var nextOffset: [Int32: Int64] = [:]
+    /// Offsets skipped, per partition: records this collector never saw.
+    private(set) var skipped: [Int32: Int64] = [:]
 
     init(bootstrapServers: String, topic: String) throws {
         consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrapServers))
@@ -33,7 +38,7 @@ final class EventCollector {
         let deadline = clock.now + timeout
         while events.count < count && clock.now < deadline {
             guard let record = try consumer.poll(timeoutMilliseconds: 100) else { continue }
-            events.append(try Self.parse(record))
+            append(try Self.parse(record))
         }
         return events
     }
@@ -43,9 +48,17 @@ final class EventCollector {
         let clock = ContinuousClock()
         let deadline = clock.now + duration
         while clock.now < deadline {
-            if let record = try consumer.poll(timeoutMilliseconds: 100) { events.append(try Self.parse(record)) }
+            if let record = try consumer.poll(timeoutMilliseconds: 100) { append(try Self.parse(record)) }
         }
         return events
+    }
+
+    private func append(_ event: ReceivedEvent) {
+        let partition = event.record.partition
+        let expected = nextOffset[partition] ?? 0
+        if event.record.offset > expected { skipped[partition, default: 0] += event.record.offset - expected }
+        nextOffset[partition] = event.record.offset + 1
+        events.append(event)
     }
 
     static func parse(_ record: ConsumedRecord) throws -> ReceivedEvent {

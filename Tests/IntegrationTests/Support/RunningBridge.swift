@@ -10,6 +10,7 @@ final class RunningBridge: Sendable {
     let stop = StopSignal()
     private let finished = DispatchSemaphore(value: 0)
     private let outcome = Mutex<BridgeError?>(nil)
+    private let returned = Atomic<Bool>(false)
 
     init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), label: String = "test-bridge") {
         var configuredLogger = Logger(label: label)
@@ -22,10 +23,14 @@ final class RunningBridge: Sendable {
             } catch {
                 outcome.withLock { $0 = error }
             }
+            returned.store(true, ordering: .releasing)
             finished.signal()
         }
         thread.start()
     }
+
+    /// True once `run()` returned.
+    var isFinished: Bool { returned.load(ordering: .acquiring) }
 
     /// Requests a graceful stop and waits for the bridge to return.
     /// - Returns: the error it failed with, or nil for a clean stop.
