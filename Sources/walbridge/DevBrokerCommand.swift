@@ -14,7 +14,9 @@ struct DevBrokerCommand: ParsableCommand {
               down all | up all    every broker
               rtt N MS             add MS milliseconds of latency to broker N
               errors API CODE xN   fail the next N requests of Kafka API key API with error CODE
-            Not for production: it keeps data in memory and trims partitions to ~100k messages.
+            Not for production: it keeps data in memory, and each partition keeps only
+            its most recent ~5 MB of records (about 7,000 WalBridge events): read while
+            producing, or a reader that falls behind skips records (`dev-consume` says so).
 
             Example:
               walbridge dev-broker --brokers 3 --topic auth.users.events:6
@@ -52,6 +54,7 @@ struct DevBrokerCommand: ParsableCommand {
             CommandSupport.fail("cannot start the test broker: \(error)", status: 1)
         }
         CommandSupport.emit(cluster.bootstrapServers)
+        FileHandle.standardError.write(Data("test broker: each partition keeps only its most recent ~5 MB of records; read while producing\n".utf8))
         let control = Thread {
             while let line = readLine() {
                 let reply = DevBrokerControl.apply(line, to: cluster)

@@ -1,6 +1,7 @@
 import EventMapping
 import Foundation
 import HTTPTestClient
+import KafkaPublisher
 import Logging
 import PostgresReplication
 import Testing
@@ -253,5 +254,38 @@ struct OperationsHelpTests {
         }
         let version = try WalBridgeProcess.run(["--version"])
         #expect(version.status == 0 && version.stdout.first?.isNumber == true)
+    }
+}
+
+@Suite("dev-consume on a trimmed partition")
+struct DevConsumeTrimmingTests {
+    /// Issue 17, part 2: a reader that falls behind the test broker's ~5 MB per
+    /// partition skips records, which made a backfill look wrong when it was
+    /// not. `dev-consume` must say so and exit 1 instead of printing a partial log.
+    @Test("records trimmed before they were read are reported, exit 1")
+    func reportsSkippedRecords() throws {
+        let cluster = try TestKafkaCluster(brokers: 1)
+        try cluster.createTopic("trimmed", partitions: 1)
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        defer { _ = producer.close() }
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: 1_000)
+        for index in 0..<8_000 {
+            try producer.produce(topic: "trimmed", key: Array("\(index)".utf8), value: value, token: UInt64(index))
+            if index % 500 == 0 { _ = producer.poll() }
+        }
+        #expect(producer.flush(timeoutMilliseconds: 30_000))
+        let read = try WalBridgeProcess.run(["dev-consume", "--bootstrap-servers", cluster.bootstrapServers, "--topic", "trimmed", "--timeout", "2"])
+        #expect(read.status == 1, "\(read.stderr.suffix(500))")
+        #expect(read.stderr.contains("skipped records the broker no longer had"), "\(read.stderr.suffix(500))")
+        let lines = read.stdout.split(separator: "\n").count
+        #expect(lines > 0 && lines < 8_000, "only the records the broker still had were printed: \(lines)")
+
+        // Read while producing: nothing is skipped, exit 0.
+        try cluster.createTopic("kept", partitions: 1)
+        for index in 0..<100 { try producer.produce(topic: "kept", key: nil, value: value, token: UInt64(index)) }
+        #expect(producer.flush(timeoutMilliseconds: 30_000))
+        let whole = try WalBridgeProcess.run(["dev-consume", "--bootstrap-servers", cluster.bootstrapServers, "--topic", "kept", "--count", "100"])
+        #expect(whole.status == 0, "\(whole.stderr.suffix(500))")
+        #expect(whole.stdout.split(separator: "\n").count == 100)
     }
 }
