@@ -14,14 +14,16 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Reads `--version N` (or `--version=N`) from the script's arguments into
 # PG_VERSION (default: $PG_VERSION, else 15) and selects that version's cluster
-# (use_postgres_version). The other arguments are left in SCRIPT_ARGS.
+# (use_postgres_version). The other arguments are left in SCRIPT_ARGS;
+# VERSION_OPTION_GIVEN is 1 when the option was there.
 take_version_option() {
     SCRIPT_ARGS=()
+    VERSION_OPTION_GIVEN=0
     while [ $# -gt 0 ]; do
         case "$1" in
             --version) [ $# -ge 2 ] || { echo "--version needs a Postgres major version (${SUPPORTED_PG_VERSIONS[*]})" >&2; exit 2; }
-                PG_VERSION="$2"; shift 2 ;;
-            --version=*) PG_VERSION="${1#--version=}"; shift ;;
+                PG_VERSION="$2"; VERSION_OPTION_GIVEN=1; shift 2 ;;
+            --version=*) PG_VERSION="${1#--version=}"; VERSION_OPTION_GIVEN=1; shift ;;
             *) SCRIPT_ARGS+=("$1"); shift ;;
         esac
     done
