@@ -25,8 +25,16 @@ else
 fi
 cd "$WALBRIDGE_ROOT"
 
+# Selects version $1's cluster, port and binaries (a preset WALBRIDGE_PG_DIR /
+# WALBRIDGE_PG_PORT holds only when one version runs). Call it in a subshell.
+select_version() {
+    PG_VERSION="$1"
+    if [ "${#versions[@]}" -gt 1 ]; then unset WALBRIDGE_PG_DIR WALBRIDGE_PG_PORT; fi
+    use_postgres_version
+}
+
 # Installs what is missing (through the first version's start-postgres.sh) before building.
-PG_VERSION="${versions[0]}" bash scripts/start-postgres.sh
+(select_version "${versions[0]}" && bash scripts/start-postgres.sh)
 build_start=$SECONDS
 log "swift build --build-tests"
 swift build --build-tests >/dev/null
@@ -36,15 +44,12 @@ swift build -c release --product walbridge --scratch-path .build-release >/dev/n
 export WALBRIDGE_RELEASE_BINARY="$WALBRIDGE_ROOT/.build-release/release/walbridge"
 summary=("build: $((SECONDS - build_start)) s")
 
-# Runs the suite for version $1 in a subshell: its own cluster, port and binaries
-# (a preset WALBRIDGE_PG_DIR / WALBRIDGE_PG_PORT holds only when one version runs).
+# Runs the suite for version $1, with the other arguments, against its own cluster.
 run_version() {
     (
-        PG_VERSION="$1"
+        select_version "$1"
         shift
-        if [ "${#versions[@]}" -gt 1 ]; then unset WALBRIDGE_PG_DIR WALBRIDGE_PG_PORT; fi
-        use_postgres_version
-        bash scripts/start-postgres.sh
+        bash scripts/start-postgres.sh || exit 1   # (errexit is off inside `if`)
         log "Postgres $PG_VERSION ($(admin_psql -d postgres -tAc "SHOW server_version"), $PG_BIN, port $WALBRIDGE_PG_PORT): swift test $*"
         swift test --skip-build --no-parallel "$@"
     )
