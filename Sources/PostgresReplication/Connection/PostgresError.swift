@@ -72,7 +72,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     static func fromConnectFailure(_ raw: String) -> PostgresError {
         let message = raw.trimmingTrailingWhitespace()
         let lower = message.lowercased()
-        if lower.contains("must be superuser or replication role") {
+        // Postgres 15: "must be superuser or replication role to start walsender";
+        // 16 and later: "permission denied to start WAL sender".
+        if lower.contains("must be superuser or replication role") || lower.contains("permission denied to start wal sender") {
             return PostgresError(kind: .configuration, message: message
                 + "; the role lacks the REPLICATION attribute: run ALTER ROLE <role> REPLICATION as a superuser (see sql/walbridge-setup.sql)")
         }
