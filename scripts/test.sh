@@ -35,14 +35,16 @@ select_version() {
 
 # Installs what is missing (through the first version's start-postgres.sh) before building.
 (select_version "${versions[0]}" && bash scripts/start-postgres.sh)
+run_start=$SECONDS
 build_start=$SECONDS
+duration() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 log "swift build --build-tests"
 swift build --build-tests >/dev/null
 # The backpressure test uses a release build when there is one (a debug build takes minutes for it).
 log "swift build -c release --product walbridge"
 swift build -c release --product walbridge --scratch-path .build-release >/dev/null
 export WALBRIDGE_RELEASE_BINARY="$WALBRIDGE_ROOT/.build-release/release/walbridge"
-summary=("build: $((SECONDS - build_start)) s")
+summary=("build: $(duration $((SECONDS - build_start)))")
 
 # Runs the suite for version $1, with the other arguments, against its own cluster.
 run_version() {
@@ -73,12 +75,12 @@ for version in "${versions[@]}"; do
         failed+=("$version")
     fi
     scope="${arguments[*]:-whole suite}"
-    summary+=("Postgres $version ($scope): $result in $((SECONDS - start)) s")
-    log "Postgres $version: $result in $((SECONDS - start)) s"
+    summary+=("Postgres $version ($scope): $result in $(duration $((SECONDS - start)))")
+    log "Postgres $version: $result in $(duration $((SECONDS - start)))"
 done
 
 printf '\n\033[1m======== summary ========\033[0m\n' >&2
-printf '  %s\n' "${summary[@]}" >&2
+printf '  %s\n' "${summary[@]}" "total: $(duration $((SECONDS - run_start)))" >&2
 if [ ${#failed[@]} -gt 0 ]; then
     echo "tests failed on Postgres ${failed[*]}" >&2
     exit 1
