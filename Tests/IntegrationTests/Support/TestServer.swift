@@ -35,11 +35,6 @@ enum TestServer {
         }
     }()
 
-    /// Whether the server's build ships extension `name` (contrib is absent from some builds).
-    static func hasExtension(_ name: String) -> Bool {
-        setting("SELECT count(*) FROM pg_available_extensions WHERE name = '\(name)'").map { $0 != "0" } ?? true
-    }
-
     private static func setting(_ query: String) -> String? {
         guard let server = try? PostgresConnection(url: TestDatabase.adminConninfo(database: "postgres"), replication: false),
               let result = try? server.query(query) else { return nil }
