@@ -52,7 +52,7 @@ run_version() {
         select_version "$1"
         shift
         bash scripts/start-postgres.sh || exit 1   # (errexit is off inside `if`)
-        log "Postgres $PG_VERSION ($(admin_psql -d postgres -tAc "SHOW server_version"), $PG_BIN, port $WALBRIDGE_PG_PORT): swift test $*"
+        log "Postgres $PG_VERSION ($(admin_psql -d postgres -tAc "SHOW server_version"), $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel${*:+ $*}"
         swift test --skip-build --no-parallel "$@"
     )
 }
