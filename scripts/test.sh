@@ -14,6 +14,9 @@
 #   bash scripts/test.sh --filter CoreFlowTests   other options go to every `swift test`
 #                                                 (instead of 16-18's --filter IntegrationTests)
 #   WALBRIDGE_TEST_VERSIONS="15 18" bash scripts/test.sh   a chosen set of versions
+#   WALBRIDGE_PG_DIR_BASE=/tmp/my-pg WALBRIDGE_PG_PORT_BASE=54359 bash scripts/test.sh
+#       clusters of their own (/tmp/my-pg, /tmp/my-pg16, … on 54359, 54360, …), e.g.
+#       beside a shared cluster the fault-tolerance tests must not restart
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 requested="${PG_VERSION:-}"
 take_version_option "$@"
