@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# WalBridge's benchmark (issue 7): one command that starts its own Postgres 15
-# cluster and test broker and measures, in one run on the same WAL:
+# WalBridge's benchmark (issue 7): one command that starts its own Postgres
+# cluster (15 unless --version N says otherwise) and test broker and measures, in one run on the same WAL:
 #   - catch-up throughput of WalBridge (release build) vs pg_recvlogical with
 #     pgoutput: ROWS single-row transactions, and one ROWS-row transaction;
 #     each from process start until it has the workload's end LSN (WalBridge:
@@ -14,9 +14,12 @@
 # Then runs bench/snapshot.sh (backfill of 1,000,000 rows, issue 8).
 #
 #   bash bench/run.sh   (settings: ROWS=200000 BIG_ROWS=1000000 LATENCY_SECONDS=20 IDLE_SECONDS=10 SSLMODE=disable)
-export WALBRIDGE_PG_DIR="${WALBRIDGE_BENCH_PG_DIR:-/tmp/walbridge-bench-pg}"
-export WALBRIDGE_PG_PORT="${WALBRIDGE_BENCH_PG_PORT:-54339}"
+# Its own cluster per Postgres version (--version N or PG_VERSION=N, 15 by default):
+# /tmp/walbridge-bench-pg and port 54339 for 15, /tmp/walbridge-bench-pg<N> and 54339 + (N - 15) otherwise.
+export WALBRIDGE_PG_DIR="${WALBRIDGE_BENCH_PG_DIR:-}" WALBRIDGE_PG_PORT="${WALBRIDGE_BENCH_PG_PORT:-}"
+export WALBRIDGE_PG_DIR_BASE=/tmp/walbridge-bench-pg WALBRIDGE_PG_PORT_BASE=54339
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+take_version_option "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 rows="${ROWS:-200000}"
 big_rows="${BIG_ROWS:-1000000}"
@@ -73,7 +76,7 @@ catch_up() {  # $1 rows, $2 single|many
     local end start
     end="$(admin_psql -d "$db" -tAc "SELECT pg_current_wal_insert_lsn()")"
     start=$(now)
-    as_pg_user env PGPASSWORD="$WALBRIDGE_PASSWORD" pg_recvlogical -d "$source_url" --slot bench_recvlogical \
+    as_pg_user env PGPASSWORD="$WALBRIDGE_PASSWORD" "$PG_BIN/pg_recvlogical" -d "$source_url" --slot bench_recvlogical \
         --start -o proto_version=1 -o publication_names=walbridge -P pgoutput -E "$end" -f /dev/null
     recv_s=$(calc "$(now) - $start")
     start=$(now)

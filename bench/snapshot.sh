@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # WalBridge's backfill benchmark (issue 8): one command that starts its own
-# Postgres 15 cluster and test broker, fills a table with SNAPSHOT_ROWS rows and
+# Postgres cluster (15 unless --version N says otherwise) and test broker, fills a table with SNAPSHOT_ROWS rows and
 # measures `walbridge snapshot` (release build) from process start until it
 # exits 0, i.e. until Kafka acknowledged every row's event. As a reference on
 # the same machine and table it times `COPY (SELECT <the mapped columns> ...) TO
@@ -8,9 +8,12 @@
 # Prints a Markdown table; writes bench/results/snapshot.json and snapshot.md.
 #
 #   bash bench/snapshot.sh   (settings: SNAPSHOT_ROWS=1000000 CHUNK_SIZE=10000)
-export WALBRIDGE_PG_DIR="${WALBRIDGE_SNAPSHOT_BENCH_PG_DIR:-/tmp/walbridge-snapshot-bench-pg}"
-export WALBRIDGE_PG_PORT="${WALBRIDGE_SNAPSHOT_BENCH_PG_PORT:-54349}"
+# Its own cluster per Postgres version (--version N or PG_VERSION=N, 15 by default):
+# /tmp/walbridge-snapshot-bench-pg and port 54349 for 15, /tmp/walbridge-snapshot-bench-pg<N> and 54349 + (N - 15) otherwise.
+export WALBRIDGE_PG_DIR="${WALBRIDGE_SNAPSHOT_BENCH_PG_DIR:-}" WALBRIDGE_PG_PORT="${WALBRIDGE_SNAPSHOT_BENCH_PG_PORT:-}"
+export WALBRIDGE_PG_DIR_BASE=/tmp/walbridge-snapshot-bench-pg WALBRIDGE_PG_PORT_BASE=54349
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+take_version_option "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
 rows="${SNAPSHOT_ROWS:-1000000}"
 chunk="${CHUNK_SIZE:-10000}"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, starts a throwaway
-# Postgres 15 cluster and the test Kafka broker on loopback, runs WalBridge,
-# registers, updates and deletes a user, and prints the events as they arrive.
+# Postgres cluster (15 unless told otherwise) and the test Kafka broker on
+# loopback, runs WalBridge, registers, updates and deletes a user, and prints
+# the events as they arrive.
+#
+#   bash scripts/demo.sh [--version 15|16|17|18]   (or PG_VERSION=16 bash scripts/demo.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+take_version_option "$@"
 bash "$WALBRIDGE_ROOT/scripts/start-postgres.sh"
 cd "$WALBRIDGE_ROOT"
 

@@ -122,7 +122,7 @@ struct FaultToleranceTests {
         try setup.database.waitForConfirmedFlush(atLeast: try setup.database.currentInsertLSN())
 
         // A fast restart of the whole cluster, as an operator or a crash-restart would do.
-        let pgCtl = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", TestDatabase.socketDirectory + "/data", "-m", "fast", "-w", "-t", "60", "restart"]
+        let pgCtl = [TestServer.binaries + "/pg_ctl", "-D", TestDatabase.socketDirectory + "/data", "-m", "fast", "-w", "-t", "60", "restart"]
         let command = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + pgCtl : pgCtl
         let restart = try ChildProcess(
             executable: command[0], arguments: Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,

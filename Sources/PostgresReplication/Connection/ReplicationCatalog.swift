@@ -189,7 +189,19 @@ extension PostgresConnection {
             FROM pg_catalog.pg_publication WHERE pubname = \(quoteLiteral(name))
             """)
         guard !header.rows.isEmpty else { return nil }
-        let columnsExpression = serverVersion >= 150000 ? "attnames::text[]" : "NULL::text[]"
+        // Postgres 15's view lists a table's stored generated columns although
+        // pgoutput never sends them (16 and later list only what is published):
+        // leave them out there, so a mapping that names one is refused up front.
+        let columnsExpression = switch serverVersion {
+        case 160000...: "attnames::text[]"
+        case 150000..<160000: """
+            ARRAY(SELECT name FROM unnest(attnames) AS name WHERE NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = pg_catalog.format('%I.%I', schemaname, tablename)::regclass
+                  AND a.attname = name AND a.attgenerated <> ''))::text[]
+            """
+        default: "NULL::text[]"
+        }
         let tables = try query("""
             SELECT schemaname, tablename, \(columnsExpression) AS attnames
             FROM pg_catalog.pg_publication_tables WHERE pubname = \(quoteLiteral(name))

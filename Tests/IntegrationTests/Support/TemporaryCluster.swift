@@ -1,12 +1,12 @@
 import Foundation
 
-/// A second, short-lived Postgres 15 cluster with its own settings (for example
+/// A second, short-lived cluster of the test server's build (`TestServer.binaries`) with its own settings (for example
 /// `wal_level = replica`), for tests the shared cluster cannot serve.
 /// Runs as the `postgres` OS user when the tests run as root: Postgres refuses root.
 final class TemporaryCluster {
     let directory: String
     let port: Int
-    static let binaries = "/usr/lib/postgresql/15/bin"
+    static var binaries: String { TestServer.binaries }
 
     init(settings: [String]) throws {
         directory = "/tmp/walbridge-pg-\(UInt32.random(in: 0..<UInt32.max))"
