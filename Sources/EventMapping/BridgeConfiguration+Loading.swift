@@ -125,7 +125,8 @@ extension BridgeConfiguration {
 
     static func decodePostgres(_ node: Node, reader: YAMLReader) throws(ConfigurationError) -> PostgresSettings {
         let section = try reader.entries(node, "postgres")
-        try reader.checkKeys(section, allowed: ["url", "slot", "publication", "replay_window"], in: "postgres", place: "in postgres")
+        try reader.checkKeys(section, allowed: ["url", "slot", "publication", "replay_window", "failover_slot", "primary_url"],
+                             in: "postgres", place: "in postgres")
         let urlEntry = try reader.required(section, "url", in: "postgres", node,
                                            hint: "write url: postgres://USER:${PGPASSWORD}@HOST:5432/DATABASE")
         let url = try reader.string(urlEntry.value, urlEntry.path, sensitive: true)
@@ -143,6 +144,15 @@ extension BridgeConfiguration {
                 settings.publication = try reader.string(entry.value, entry.path)
             case "replay_window":
                 settings.replayWindow = try reader.duration(entry.value, entry.path)
+            case "failover_slot":
+                settings.failoverSlot = try reader.bool(entry.value, entry.path)
+            case "primary_url":
+                let primary = try reader.string(entry.value, entry.path, sensitive: true)
+                if let problem = PostgresURLCheck.problem(in: primary) {
+                    throw reader.error(.invalidValue, entry.path, entry.value,
+                                       "\(problem) (the URL, password hidden: \(redactedURL(primary))); write postgres://USER:PASSWORD@PRIMARY:PORT/DATABASE")
+                }
+                settings.primaryURL = primary
             default:
                 break
             }

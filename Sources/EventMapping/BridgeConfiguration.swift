@@ -15,19 +15,29 @@ public struct BridgeConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var publication: String
         /// `replay_window`: how much WAL the slot keeps replayable (default 0).
         public var replayWindow: Duration
+        /// `failover_slot`: create (or alter) the slot with `FAILOVER`, so
+        /// Postgres 17+ synchronises it to standbys and it survives a promotion (default false).
+        public var failoverSlot: Bool
+        /// `primary_url`: where backfill watermarks are written when `url`
+        /// names a hot standby (nil: `url` itself). Secret, like `url`.
+        public var primaryURL: String?
 
-        public init(url: String, slot: String = "walbridge", publication: String = "walbridge", replayWindow: Duration = .zero) {
+        public init(url: String, slot: String = "walbridge", publication: String = "walbridge", replayWindow: Duration = .zero,
+                    failoverSlot: Bool = false, primaryURL: String? = nil) {
             self.url = url
             self.slot = slot
             self.publication = publication
             self.replayWindow = replayWindow
+            self.failoverSlot = failoverSlot
+            self.primaryURL = primaryURL
         }
 
         /// The URL with its password replaced by `***`.
         public var redactedURL: String { EventMapping.redactedURL(url) }
 
         public var description: String {
-            "postgres(url: \(redactedURL), slot: \(slot), publication: \(publication), replay_window: \(DurationText.format(replayWindow)))"
+            "postgres(url: \(redactedURL), slot: \(slot), publication: \(publication), replay_window: \(DurationText.format(replayWindow)), "
+                + "failover_slot: \(failoverSlot)\(primaryURL.map { ", primary_url: \(EventMapping.redactedURL($0))" } ?? ""))"
         }
     }
 

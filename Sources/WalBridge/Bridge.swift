@@ -58,6 +58,9 @@ public final class Bridge {
     private var resumeLSN: LSN?
     /// The backfill progress delivered so far (nil until the first session read the checkpoint).
     var snapshotState: SnapshotState?
+    /// This session decodes on a hot standby and no `postgres.primary_url` says
+    /// where backfill watermarks can be written.
+    var standbyWithoutPrimary = false
 
     public init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), stop: StopSignal, logger: Logger) {
         self.configuration = configuration
@@ -141,6 +144,11 @@ public final class Bridge {
             writtenSnapshot = snapshotState
         }
         metrics.slotGap(snapshotState.gap)
+        metrics.serverRole(standby: prepared.isStandby)
+        standbyWithoutPrimary = prepared.isStandby && configuration.postgres.primaryURL == nil
+        if let job = snapshotState.job, standbyWithoutPrimary {
+            throw BridgeError(.configuration, Self.standbySnapshotRefusal(job.tables.map(\.table.description)))
+        }
         if let recorded = snapshotState.gap, gap == nil {
             logger.error("the checkpoint records a slot gap not yet healed: \(recorded.summary)")
         }
@@ -192,7 +200,7 @@ public final class Bridge {
             state: snapshotState,
             requests: options.snapshot == nil ? SnapshotRequestFile(checkpointPath: configuration.checkpoint.path) : nil,
             makeReader: { [configuration, logger] job, session, channel in
-                SnapshotReader(url: configuration.postgres.url, job: job, plans: self.snapshotPlans(job, keyColumns: prepared.keyColumns),
+                SnapshotReader(url: configuration.postgres.primaryURL ?? configuration.postgres.url, job: job, plans: self.snapshotPlans(job, keyColumns: prepared.keyColumns),
                                channel: channel, session: session, valueDecoder: prepared.valueDecoder, logger: logger)
             },
             accept: { request throws(BridgeError) in try self.acceptSnapshotRequest(request) },

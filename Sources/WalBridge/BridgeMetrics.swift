@@ -27,6 +27,8 @@ import Synchronization
 /// | `walbridge_snapshot_rows_per_second`, `walbridge_snapshot_eta_seconds`, `walbridge_snapshot_running` | gauges | `snapshot(_:)` |
 /// | `walbridge_snapshot_rows_dropped_total` | counter | `snapshotRowsDropped(_:)` |
 /// | `walbridge_slot_gap_open`, `walbridge_slot_gap_bytes` | gauges (0/1; WAL bytes lost with a recreated slot) | `slotGap(_:)` |
+/// | `walbridge_postgres_standby` | gauge (1 when decoding on a hot standby, 0 on a primary) | `serverRole(standby:)` |
+/// | `walbridge_slot_failover_ready` | gauge (1 when the slot would survive a failover now) | the slot monitor |
 ///
 /// All methods may be called from any thread.
 public final class BridgeMetrics: Sendable {
@@ -56,13 +58,15 @@ public final class BridgeMetrics: Sendable {
         public static let snapshotRowsDropped = "walbridge_snapshot_rows_dropped_total"
         public static let slotGapOpen = "walbridge_slot_gap_open"
         public static let slotGapBytes = "walbridge_slot_gap_bytes"
+        public static let postgresStandby = "walbridge_postgres_standby"
+        public static let slotFailoverReady = "walbridge_slot_failover_ready"
 
         /// Every metric name above.
         public static let all = [
             eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
             postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
-            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes,
+            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes, postgresStandby, slotFailoverReady,
         ]
     }
 
@@ -218,6 +222,17 @@ public final class BridgeMetrics: Sendable {
         Gauge(label: Name.slotGapOpen, factory: factory).record(gap == nil ? 0 : 1)
         Gauge(label: Name.slotGapBytes, factory: factory).record(Int64(gap?.bytes ?? 0))
         state.withLock { $0.slotGap = gap }
+    }
+
+    /// The server this session streams from is a hot standby (`true`) or a primary.
+    public func serverRole(standby: Bool) {
+        Gauge(label: Name.postgresStandby, factory: factory).record(standby ? 1 : 0)
+    }
+
+    /// Whether the slot would survive a failover now (a failover slot whose
+    /// standby slots all stream), from the slot monitor.
+    public func slotFailoverReady(_ ready: Bool) {
+        Gauge(label: Name.slotFailoverReady, factory: factory).record(ready ? 1 : 0)
     }
 
     /// A transient failure: the bridge reconnects.

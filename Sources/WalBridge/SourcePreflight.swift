@@ -12,6 +12,8 @@ public struct PreparedSource: Sendable {
     public var slot: SlotInfo?
     /// The new slot's consistent point, when this preflight created it.
     public var createdSlotAt: LSN?
+    /// The server is a hot standby (decoding on a standby, Postgres 16+).
+    public var isStandby = false
     /// The Kafka key columns of every table mapping, resolved (`key:` or the primary key).
     public var keyColumns: [QualifiedName: [String]]
     /// Problems that do not stop the bridge but that the user should know about.
@@ -131,7 +133,9 @@ struct SourcePreflight {
             }
         }
 
-        try checkPublication(connection, tables: publicationTables, wouldCreate: &wouldCreate)
+        let standby = try connection.isInRecovery()
+        try checkServerRole(connection, standby: standby)
+        try checkPublication(connection, tables: publicationTables, standby: standby, wouldCreate: &wouldCreate)
 
         var slot = try connection.slot(named: configuration.postgres.slot)
         var createdSlotAt: LSN?
@@ -148,25 +152,106 @@ struct SourcePreflight {
                 throw BridgeError(.configuration,
                     "replication slot '\(existing.name)' has lost required WAL (wal_status=lost, max_slot_wal_keep_size exceeded); drop it with `walbridge slot drop` and backfill with `walbridge snapshot`")
             }
+            if existing.synced == true {
+                throw BridgeError(.configuration,
+                    "replication slot '\(existing.name)' on this standby is a synchronised copy of the primary's failover slot, usable only once the standby is promoted; point postgres.url at the primary (or list both hosts with target_session_attrs=primary, so WalBridge follows the promotion)")
+            }
+            if configuration.postgres.failoverSlot && existing.failover == false {
+                if dryRun {
+                    wouldCreate.append("FAILOVER on replication slot '\(existing.name)' (ALTER_REPLICATION_SLOT, so standbys keep a copy)")
+                } else {
+                    try connection.enableFailover(slot: existing.name)
+                    logger.info("replication slot is now a failover slot", metadata: ["slot": "\(existing.name)"])
+                    slot = try connection.slot(named: existing.name)
+                }
+            }
         } else if dryRun {
-            wouldCreate.append("replication slot '\(configuration.postgres.slot)' (pgoutput)")
+            wouldCreate.append("replication slot '\(configuration.postgres.slot)' (pgoutput\(configuration.postgres.failoverSlot ? ", FAILOVER" : ""))"
+                + (standby ? "; on a standby this waits for the primary to log a running-transactions record: run SELECT pg_log_standby_snapshot() on the primary to make it immediate" : ""))
         } else if createMissingSlot {
-            let point = try connection.createLogicalSlot(named: configuration.postgres.slot)
+            if standby {
+                logger.info("creating the replication slot on a standby: this waits until the primary logs a running-transactions record (run SELECT pg_log_standby_snapshot() on the primary to make it immediate)",
+                            metadata: ["slot": "\(configuration.postgres.slot)"])
+            }
+            let point = try connection.createLogicalSlot(named: configuration.postgres.slot, failover: configuration.postgres.failoverSlot)
             logger.info("created replication slot", metadata: ["slot": "\(configuration.postgres.slot)", "lsn": "\(point)"])
             slot = try connection.slot(named: configuration.postgres.slot)
             createdSlotAt = point
         }
+        if configuration.postgres.failoverSlot {
+            warnings += try failoverFindings(connection)
+        }
         let baseTypes = try types.baseTypes(of: columns.values.flatMap { $0.values.map(\.typeOID) })
-        return PreparedSource(identity: identity, slot: slot, createdSlotAt: createdSlotAt, keyColumns: keyColumns, warnings: warnings,
-                              wouldCreate: wouldCreate, columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
+        var prepared = PreparedSource(identity: identity, slot: slot, createdSlotAt: createdSlotAt, keyColumns: keyColumns, warnings: warnings,
+                                      wouldCreate: wouldCreate, columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
+        prepared.isStandby = standby
+        return prepared
     }
 
-    private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], wouldCreate: inout [String]) throws {
+    /// Refuses what this server's version or role cannot do: failover slots
+    /// before 17 or on a standby, decoding on a standby before 16.
+    private func checkServerRole(_ connection: PostgresConnection, standby: Bool) throws {
+        let version = connection.version
+        if configuration.postgres.failoverSlot {
+            guard version.supportsFailoverSlots else {
+                throw BridgeError(.configuration,
+                    "\(configuration.source): postgres.failover_slot needs Postgres 17 or later, and this server is \(version); remove failover_slot (on \(version.major) a logical slot does not survive a failover: docs/operations.md, \"Failover\", says what to do)")
+            }
+            if standby {
+                throw BridgeError(.configuration,
+                    "\(configuration.source): postgres.url points at a hot standby while postgres.failover_slot is on; a failover slot is created on the primary, and its copy on the standby is usable only after promotion: point postgres.url at the primary, or list both hosts (postgres://USER@PRIMARY,STANDBY/DB?target_session_attrs=primary)")
+            }
+        }
+        if standby && !version.supportsStandbyDecoding {
+            throw BridgeError(.configuration,
+                "postgres.url points at a hot standby running Postgres \(version), which cannot decode logically (Postgres 16 and later can); point postgres.url at the primary")
+        }
+    }
+
+    /// What is missing for the failover slot to be safe (see `FailoverCheck`):
+    /// the primary's settings always, and in `validate` the standbys a
+    /// multi-host URL lists.
+    private func failoverFindings(_ connection: PostgresConnection) throws -> [String] {
+        let named = try connection.setting("synchronized_standby_slots")
+        let physical = try connection.query("SELECT slot_name, active FROM pg_catalog.pg_replication_slots WHERE slot_type = 'physical'")
+        var slots: [String: Bool] = [:]
+        for row in physical.rows { if let name = row[0] { slots[name] = row[1] == "t" } }
+        var findings = FailoverCheck.primaryFindings(synchronizedStandbySlots: named, physicalSlots: slots)
+        guard dryRun else { return findings }
+        var checkedStandby = false
+        let hosts = PostgresConnection.hostCount(url: configuration.postgres.url)
+        for index in 0..<hosts where hosts > 1 {
+            guard let other = try? PostgresConnection(url: configuration.postgres.url, host: index, replication: false),
+                  (try? other.isInRecovery()) == true
+            else { continue }
+            checkedStandby = true
+            let result = try other.query("""
+                SELECT name, setting FROM pg_catalog.pg_settings
+                WHERE name IN ('sync_replication_slots', 'hot_standby_feedback', 'primary_slot_name', 'primary_conninfo')
+                """)
+            var settings: [String: String] = [:]
+            for row in result.rows { if let name = row[0] { settings[name] = row[1] ?? "" } }
+            findings += FailoverCheck.standbyFindings(
+                syncReplicationSlots: settings["sync_replication_slots"], hotStandbyFeedback: settings["hot_standby_feedback"],
+                primarySlotName: settings["primary_slot_name"], primaryConninfo: settings["primary_conninfo"])
+                .map { "standby \(index + 1) of postgres.url: \($0)" }
+        }
+        if !checkedStandby {
+            findings.append("no standby was checked: list the standby in postgres.url after the primary (postgres://USER@PRIMARY,STANDBY/DB?target_session_attrs=primary) so validate can check its sync_replication_slots, hot_standby_feedback, primary_slot_name and primary_conninfo, and WalBridge follows it when it is promoted")
+        }
+        return findings
+    }
+
+    private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, wouldCreate: inout [String]) throws {
         let name = configuration.postgres.publication
         guard !tables.isEmpty || configuration.messageMappings.isEmpty == false else { return }
         guard let publication = try connection.publication(named: name) else {
             guard !tables.isEmpty else { return }
             let statement = connection.createPublicationStatement(named: name, tables: tables)
+            if standby {
+                throw BridgeError(.configuration,
+                    "publication '\(name)' does not exist, and postgres.url points at a hot standby, which cannot create it; create it on the primary (it replicates to the standby): \(statement)")
+            }
             if dryRun {
                 wouldCreate.append("publication '\(name)': \(statement)")
                 return

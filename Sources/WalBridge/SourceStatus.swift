@@ -32,6 +32,11 @@ public struct SlotStatus: Sendable, Hashable {
     public var gapUnrecorded = false
     /// The server's version (`serverVersion`, `serverVersionNum` in the JSON).
     public var serverVersion: ServerVersion? = nil
+    /// The server is a hot standby (decoding on a standby).
+    public var isStandby = false
+    /// Postgres 17+: the slot is a failover slot, and (on a standby) a synchronised copy; nil before 17.
+    public var failover: Bool? = nil
+    public var synced: Bool? = nil
 
     /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
     public var json: String {
@@ -42,6 +47,8 @@ public struct SlotStatus: Sendable, Hashable {
             + "\"earliestReplayableLsn\": \(lsn(earliestReplayableLSN)), "
             + "\"retainedWalBytes\": \(retainedWALBytes), \"lagBytes\": \(lagBytes)"
             + (serverVersion.map { ", \"serverVersion\": \"\($0)\", \"serverVersionNum\": \($0.number)" } ?? "")
+            + (serverVersion == nil ? "" : ", \"serverRole\": \"\(isStandby ? "standby" : "primary")\", "
+                + "\"failover\": \(failover.map(String.init) ?? "null"), \"synced\": \(synced.map(String.init) ?? "null")")
             + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "")
             + (gap.map { ", \"gap\": " + gapJSON($0) } ?? "") + "}"
     }
@@ -80,7 +87,10 @@ public struct SlotStatus: Sendable, Hashable {
             ("earliest replayable LSN", earliestReplayableLSN?.description ?? "-"),
             ("lag", Self.bytes(lagBytes)),
             ("retained WAL", Self.bytes(retainedWALBytes)),
-        ] + (serverVersion.map { [("server", "Postgres \($0): " + $0.capabilities.joined(separator: ", "))] } ?? [])
+        ] + (serverVersion.map { [("server", "Postgres \($0) (\(isStandby ? "hot standby" : "primary")): " + $0.capabilities.joined(separator: ", "))] } ?? [])
+          + (failover.map { failover in
+              [("failover slot", failover ? "yes" + (synced == true ? " (a synchronised copy on this standby)" : "") : "no (set postgres.failover_slot: true to keep a copy on standbys)")]
+          } ?? [])
           + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
             + (gap.map { gap in
                 gapUnrecorded
@@ -114,9 +124,11 @@ public enum SourceStatus {
         let result: QueryResult
         do {
             result = try connection.query("""
-                SELECT pg_catalog.pg_current_wal_lsn()::text AS wal, pg_catalog.current_database() AS db,
+                SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
+                             ELSE pg_catalog.pg_current_wal_lsn() END)::text AS wal,
+                       pg_catalog.pg_is_in_recovery() AS standby, pg_catalog.current_database() AS db,
                        s.slot_name, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed,
-                       s.restart_lsn::text AS restart
+                       s.restart_lsn::text AS restart\(connection.version.supportsFailoverSlots ? ", s.failover, s.synced" : "")
                 FROM (SELECT 1) AS one
                 LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = $1
                 """, parameters: [configuration.postgres.slot])
@@ -156,6 +168,11 @@ public enum SourceStatus {
             retainedWALBytes: restart.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             checkpointProblem: checkpointProblem, checkpointPath: configuration.checkpoint.path, serverVersion: connection.version)
+        status.isStandby = result.value(0, "standby") == "t"
+        if connection.version.supportsFailoverSlots {
+            status.failover = result.value(0, "failover") == "t"
+            status.synced = result.value(0, "synced") == "t"
+        }
         if let checkpoint {
             status.checkpointLSN = checkpoint.lsn
             status.snapshotJob = checkpoint.snapshot.job

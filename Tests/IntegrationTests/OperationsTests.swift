@@ -14,7 +14,7 @@ import WalBridge
 struct OperationsTests {
     static let designStatusFields: Set<String> = [
         "slot", "active", "activePid", "confirmedFlushLsn", "checkpointLsn", "earliestReplayableLsn", "retainedWalBytes", "lagBytes",
-        "serverVersion", "serverVersionNum",
+        "serverVersion", "serverVersionNum", "serverRole", "failover", "synced",
     ]
 
     @Test("/metrics and /readyz move as rows are committed, and lag rises while the bridge is stopped")
@@ -105,6 +105,12 @@ struct OperationsTests {
         let status = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(Set(status.keys) == Self.designStatusFields)
         #expect(status["slot"] as? String == setup.database.slot)
+        #expect(status["serverRole"] as? String == "primary")
+        if TestServer.majorVersion >= 17 {
+            #expect(status["failover"] as? Bool == false, "a slot made without postgres.failover_slot")
+        } else {
+            #expect(status["failover"] is NSNull)
+        }
         #expect(status["active"] as? Bool == false)
         #expect(status["activePid"] is NSNull)
         #expect(status["confirmedFlushLsn"] as? String == slot.confirmedFlushLSN?.description)

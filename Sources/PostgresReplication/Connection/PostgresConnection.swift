@@ -42,6 +42,31 @@ public final class PostgresConnection {
         self.handle = conn
     }
 
+    /// Connects to one host of a multi-host URL alone (the `index`-th, from 0),
+    /// whatever its role (`target_session_attrs=any`): for checking a standby
+    /// that the URL lists after its primary.
+    public init(
+        url: String, host index: Int, replication: Bool, applicationName: String = "walbridge-check", connectTimeoutSeconds: Int = 5
+    ) throws(PostgresError) {
+        var keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding", "target_session_attrs"]
+        var values = [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8", "any"]
+        if replication {
+            keywords.append("replication")
+            values.append("database")
+        }
+        let hosts = Self.hostOverrides(conninfo: url)
+        if hosts.indices.contains(index) {
+            keywords += hosts[index].map(\.keyword)
+            values += hosts[index].map(\.value)
+        }
+        let conn = try Self.connect(keywords: keywords, values: values, timeoutSeconds: connectTimeoutSeconds, replication: replication)
+        self.version = try Self.serverVersion(of: conn)
+        self.handle = conn
+    }
+
+    /// How many hosts a URL or conninfo lists (1 for one host).
+    public static func hostCount(url: String) -> Int { max(1, hostOverrides(conninfo: url).count) }
+
     /// Tries the hosts of a multi-host URL (`host=a,b`) one at a time, each with
     /// its own timeout, moving on while the failure is a runtime one (not
     /// reached, timed out, not read-write under `target_session_attrs`, starting

@@ -21,6 +21,11 @@ public struct SlotInfo: Sendable, Hashable {
     public var restartLSN: LSN?
     /// `reserved`, `extended`, `unreserved` or `lost`.
     public var walStatus: String?
+    /// Postgres 17+: the slot is synchronised to standbys (`FAILOVER`); nil before 17.
+    public var failover: Bool?
+    /// Postgres 17+, on a standby: the slot is a copy kept in step with the
+    /// primary's by `sync_replication_slots` (usable once the standby is promoted); nil before 17.
+    public var synced: Bool?
 }
 
 /// A column of a table, from the catalog.
@@ -108,9 +113,10 @@ extension PostgresConnection {
 
     /// The slot called `name`, or nil.
     public func slot(named name: String) throws(PostgresError) -> SlotInfo? {
+        let failoverColumns = version.supportsFailoverSlots ? ", failover, synced" : ""
         let result = try query("""
             SELECT slot_name, plugin, slot_type, database, active, active_pid,
-                   confirmed_flush_lsn, restart_lsn, wal_status
+                   confirmed_flush_lsn, restart_lsn, wal_status\(failoverColumns)
             FROM pg_catalog.pg_replication_slots WHERE slot_name = \(quoteLiteral(name))
             """)
         guard !result.rows.isEmpty else { return nil }
@@ -123,20 +129,36 @@ extension PostgresConnection {
             activePID: result.value(0, "active_pid").flatMap { Int32($0) },
             confirmedFlushLSN: result.value(0, "confirmed_flush_lsn").flatMap { LSN($0) },
             restartLSN: result.value(0, "restart_lsn").flatMap { LSN($0) },
-            walStatus: result.value(0, "wal_status"))
+            walStatus: result.value(0, "wal_status"),
+            failover: version.supportsFailoverSlots ? result.value(0, "failover") == "t" : nil,
+            synced: version.supportsFailoverSlots ? result.value(0, "synced") == "t" : nil)
     }
 
     /// Creates a logical slot with the pgoutput plugin (replication sessions only).
     /// Returns the slot's consistent point: the LSN streaming starts from.
-    public func createLogicalSlot(named name: String) throws(PostgresError) -> LSN {
+    /// - Parameter failover: create it with `FAILOVER` (Postgres 17+), so
+    ///   `sync_replication_slots` keeps a copy on the standbys.
+    public func createLogicalSlot(named name: String, failover: Bool = false) throws(PostgresError) -> LSN {
+        let options = failover ? "SNAPSHOT 'nothing', FAILOVER true" : "SNAPSHOT 'nothing'"
         let command = serverVersion >= 150000
-            ? "CREATE_REPLICATION_SLOT \(quoteIdentifier(name)) LOGICAL pgoutput (SNAPSHOT 'nothing')"
+            ? "CREATE_REPLICATION_SLOT \(quoteIdentifier(name)) LOGICAL pgoutput (\(options))"
             : "CREATE_REPLICATION_SLOT \(quoteIdentifier(name)) LOGICAL pgoutput NOEXPORT_SNAPSHOT"
         let result = try query(command)
         guard let point = result.value(0, "consistent_point").flatMap({ LSN($0) }) else {
             throw PostgresError(kind: .protocolViolation, message: "CREATE_REPLICATION_SLOT returned no consistent point")
         }
         return point
+    }
+
+    /// Turns on `FAILOVER` for an existing slot (`ALTER_REPLICATION_SLOT`,
+    /// Postgres 17+, replication sessions only; the slot must not be in use).
+    public func enableFailover(slot name: String) throws(PostgresError) {
+        try query("ALTER_REPLICATION_SLOT \(quoteIdentifier(name)) (FAILOVER true)")
+    }
+
+    /// True on a hot standby (`pg_is_in_recovery()`).
+    public func isInRecovery() throws(PostgresError) -> Bool {
+        try query("SELECT pg_catalog.pg_is_in_recovery()").rows.first?.first == "t"
     }
 
     /// Drops the slot `name` (it must not be active).

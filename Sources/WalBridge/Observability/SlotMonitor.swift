@@ -126,12 +126,26 @@ final class SlotMonitor: Sendable {
 
     private func poll(_ connection: PostgresConnection, estimator: inout LagEstimator) throws(PostgresError) -> SlotSample {
         let now = ContinuousClock.now
+        // On a standby the WAL position is the replayed one; failover readiness
+        // (Postgres 17+): a failover slot, and every slot the primary's
+        // synchronized_standby_slots names streaming.
+        let failover = connection.version.supportsFailoverSlots
+            ? """
+              , s.failover AND NOT pg_catalog.pg_is_in_recovery() AND COALESCE((
+                    SELECT bool_and(COALESCE(p.active, false)) AND count(*) > 0
+                    FROM unnest(string_to_array(replace(current_setting('synchronized_standby_slots'), ' ', ''), ',')) AS n(name)
+                    LEFT JOIN pg_catalog.pg_replication_slots p ON p.slot_name = n.name AND p.slot_type = 'physical'
+                    WHERE n.name <> ''), false) AS failover_ready
+              """
+            : ", false AS failover_ready"
         let result = try connection.query("""
-            SELECT pg_catalog.pg_current_wal_lsn()::text AS wal, s.confirmed_flush_lsn::text AS confirmed,
-                   s.restart_lsn::text AS restart, s.active, s.active_pid
+            SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
+                         ELSE pg_catalog.pg_current_wal_lsn() END)::text AS wal,
+                   s.confirmed_flush_lsn::text AS confirmed, s.restart_lsn::text AS restart, s.active, s.active_pid\(failover)
             FROM (SELECT 1) AS one
             LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = $1
             """, parameters: [slot])
+        metrics.slotFailoverReady(result.value(0, "failover_ready") == "t")
         guard let wal = result.value(0, "wal").flatMap({ LSN($0) }) else {
             throw PostgresError(kind: .protocolViolation, message: "pg_current_wal_lsn() returned no LSN")
         }

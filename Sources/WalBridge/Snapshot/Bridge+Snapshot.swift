@@ -79,13 +79,20 @@ extension Bridge {
     /// ordinary connection. Throws (refusing it) with the reason for the user.
     func acceptSnapshotRequest(_ request: SnapshotRequestFile.Request) throws(BridgeError) -> SnapshotState.Job {
         let tables = try Self.snapshotTables(request.tables, configuration: configuration)
+        if standbyWithoutPrimary { throw BridgeError(.configuration, Self.standbySnapshotRefusal(tables.map(\.description))) }
         let connection: PostgresConnection
         do {
-            connection = try PostgresConnection(url: configuration.postgres.url, replication: false, applicationName: "walbridge-snapshot")
+            connection = try PostgresConnection(url: configuration.postgres.primaryURL ?? configuration.postgres.url, replication: false,
+                                                applicationName: "walbridge-snapshot")
         } catch {
             throw BridgeError(error, context: "cannot connect to Postgres to start the snapshot")
         }
         return try newJob(origin: .command, tables: tables, filter: request.filter, connection: connection, id: request.id)
+    }
+
+    /// Why a backfill cannot run while decoding on a standby without `postgres.primary_url`.
+    static func standbySnapshotRefusal(_ tables: [String]) -> String {
+        "a snapshot of \(tables.joined(separator: ", ")) needs its watermarks written on the primary, and postgres.url points at a hot standby (read-only); set postgres.primary_url to the primary (postgres://USER:PASSWORD@PRIMARY:5432/DB), or run the snapshot against the primary"
     }
 
     /// What the reader needs per table of `job`.
