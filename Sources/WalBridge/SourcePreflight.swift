@@ -152,7 +152,8 @@ struct SourcePreflight {
                 throw BridgeError(.configuration,
                     "replication slot '\(existing.name)' has lost required WAL (wal_status=lost, max_slot_wal_keep_size exceeded); drop it with `walbridge slot drop` and backfill with `walbridge snapshot`")
             }
-            if existing.synced == true {
+            // `synced` stays true after a promotion; only on a standby is the copy unusable.
+            if existing.synced == true && standby {
                 throw BridgeError(.configuration,
                     "replication slot '\(existing.name)' on this standby is a synchronised copy of the primary's failover slot, usable only once the standby is promoted; point postgres.url at the primary (or list both hosts with target_session_attrs=primary, so WalBridge follows the promotion)")
             }

@@ -89,7 +89,7 @@ public struct SlotStatus: Sendable, Hashable {
             ("retained WAL", Self.bytes(retainedWALBytes)),
         ] + (serverVersion.map { [("server", "Postgres \($0) (\(isStandby ? "hot standby" : "primary")): " + $0.capabilities.joined(separator: ", "))] } ?? [])
           + (failover.map { failover in
-              [("failover slot", failover ? "yes" + (synced == true ? " (a synchronised copy on this standby)" : "") : "no (set postgres.failover_slot: true to keep a copy on standbys)")]
+              [("failover slot", failover ? "yes" + (synced == true && isStandby ? " (a synchronised copy on this standby)" : "") : "no (set postgres.failover_slot: true to keep a copy on standbys)")]
           } ?? [])
           + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
             + (gap.map { gap in

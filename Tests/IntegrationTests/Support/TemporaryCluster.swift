@@ -22,9 +22,9 @@ final class TemporaryCluster {
     }
 
     /// Runs SQL as the superuser.
-    func sql(_ text: String) throws {
+    func sql(_ text: String, database: String = "postgres") throws {
         try Self.run(["\(Self.binaries)/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", directory, "-p", "\(port)", "-U", "postgres",
-                      "-d", "postgres", "-c", text])
+                      "-d", database, "-c", text])
     }
 
     deinit {
@@ -32,7 +32,7 @@ final class TemporaryCluster {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private static func run(_ arguments: [String], asPostgres: Bool = true) throws {
+    static func run(_ arguments: [String], asPostgres: Bool = true) throws {
         let command = asPostgres && getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
         // Files, not pipes: the postmaster that pg_ctl starts inherits them and never closes them.
         let errorPath = NSTemporaryDirectory() + "walbridge-cluster-\(UUID().uuidString).err"
