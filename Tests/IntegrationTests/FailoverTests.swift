@@ -172,10 +172,16 @@ struct FailoverTests {
         let promotedAt = LSN(try standby.query("SELECT pg_current_wal_lsn()::text").rows[0][0]!)!
         try waitUntil("the writer committing on the new primary", timeout: .seconds(30)) { writer.commits.load(ordering: .relaxed) > 0 && (try? standby.query("SELECT 1").rows.count) == 1 }
         var firstAfter: Duration?
-        try waitUntil("an event from the new primary", timeout: .seconds(90)) {
-            _ = try collector.drain(for: .milliseconds(100))
-            if collector.events.contains(where: { ($0.commitLSN ?? .zero) > promotedAt }) { firstAfter = clock.now - killed }
-            return firstAfter != nil
+        do {
+            try waitUntil("an event from the new primary", timeout: .seconds(90)) {
+                _ = try collector.drain(for: .milliseconds(100))
+                if collector.events.contains(where: { ($0.commitLSN ?? .zero) > promotedAt }) { firstAfter = clock.now - killed }
+                return firstAfter != nil
+            }
+        } catch {
+            writer.stop()
+            try? process.stderr.write(toFile: NSTemporaryDirectory() + "walbridge-failover-\(killAfterSeconds).log", atomically: true, encoding: .utf8)
+            throw TestFailure("\(error); walbridge's log: \(process.stderr.suffix(3000))")
         }
         Thread.sleep(forTimeInterval: 1)
         writer.stop()

@@ -43,6 +43,9 @@ final class ReplicaPair {
         ])
         var standbySettings = ["port = \(standbyPort)", "unix_socket_directories = '\(standbyDirectory)'"]
         if slotSync { standbySettings += ["sync_replication_slots = on", "hot_standby_feedback = on"] }
+        // The base backup copies the primary's settings: once promoted, the standby
+        // would wait for a standby slot it does not have (docs/operations.md, Failover).
+        if synchronizedStandbySlots { standbySettings.append("synchronized_standby_slots = ''") }
         try TemporaryCluster.run(["/bin/sh", "-c", "echo \"$0\" >> \(standbyDirectory)/data/postgresql.conf",
                                   standbySettings.joined(separator: "\n")])
         try TemporaryCluster.run(["\(TemporaryCluster.binaries)/pg_ctl", "-D", "\(standbyDirectory)/data", "-l", "\(standbyDirectory)/log",
