@@ -16,7 +16,8 @@ if [ "$target" = all ]; then
 elif [[ " ${targets[*]} " == *" $target "* ]] && [ -n "$target" ]; then
     selected=("$target")
 else
-    echo "usage: scripts/fuzz.sh {all|${targets[*]// /|}} [SECONDS]" >&2
+    names="${targets[*]}"
+    echo "usage: scripts/fuzz.sh {all|${names// /|}} [SECONDS]" >&2
     exit 2
 fi
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
@@ -25,6 +26,8 @@ scratch="$WALBRIDGE_ROOT/.build-fuzz"
 mkdir -p "$scratch"
 build_log="$scratch/build.log"
 status=0
+build_seconds=0
+run_seconds=0
 for name in "${selected[@]}"; do
     log "build fuzz-$name"
     started=$SECONDS
@@ -40,6 +43,7 @@ for name in "${selected[@]}"; do
         exit 1
     fi
     echo "fuzz-$name: built in $((SECONDS - started)) s"
+    build_seconds=$((build_seconds + SECONDS - started))
 
     corpus="$scratch/corpus/$name"
     seeds="$scratch/seeds/$name"
@@ -54,12 +58,15 @@ for name in "${selected[@]}"; do
     if "$scratch/debug/fuzz-$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
             -print_final_stats=1 -artifact_prefix="$artifacts/" \
             "$corpus" "$seeds" "fuzz/corpus/$name" >"$run_log" 2>&1; then
+        run_seconds=$((run_seconds + SECONDS - started))
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run_log")
         echo "fuzz-$name: $runs executions in $((SECONDS - started)) s, corpus $(ls "$corpus" | wc -l) inputs, no crash"
     else
         grep -v "^#[0-9]" "$run_log" | tail -40 >&2
         echo "fuzz-$name: FAILED — input in $artifacts (log: $run_log); make it a regression test" >&2
+        run_seconds=$((run_seconds + SECONDS - started))
         status=1
     fi
 done
+echo "fuzzing: ${#selected[@]} target(s), build ${build_seconds} s, runs ${run_seconds} s"
 exit $status

@@ -12,3 +12,15 @@ swift build -c release --product walbridge --scratch-path .build-release >/dev/n
 export WALBRIDGE_RELEASE_BINARY="$WALBRIDGE_ROOT/.build-release/release/walbridge"
 log "swift test"
 swift test --no-parallel "$@"
+
+# --- Fuzzing (issue 15, docs/fuzzing.md) ------------------------------------
+# After the suite: every fuzz target for WALBRIDGE_FUZZ_SECONDS seconds
+# (default 60; 0 skips). Builds in .build-fuzz (cached); prints the build
+# and run time it adds. A crash fails the script.
+fuzz_seconds="${WALBRIDGE_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" != 0 ]; then
+    log "scripts/fuzz.sh all $fuzz_seconds"
+    fuzz_started=$SECONDS
+    bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds"
+    log "fuzzing added $((SECONDS - fuzz_started)) s"
+fi
