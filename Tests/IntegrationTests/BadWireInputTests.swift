@@ -8,7 +8,7 @@ import WalBridge
 
 /// A walsender that sends bad bytes (issue 15): a loopback proxy between
 /// WalBridge and the test cluster damages the first Insert of one chosen
-/// transaction in the first replication session. WalBridge must log a typed
+/// transaction in the first replication session (or the CopyData carrying it). WalBridge must log a typed
 /// error, drop the connection and reconnect; the checkpoint must not pass the
 /// last good transaction while the bad one is pending; the bad transaction is
 /// published once, after the reconnect, with the event id of its clean form.

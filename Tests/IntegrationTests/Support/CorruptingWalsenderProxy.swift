@@ -21,6 +21,8 @@ final class CorruptingWalsenderProxy: Sendable {
         case unknownType
         /// The relation id changed to one no Relation message announced.
         case unannouncedRelation
+        /// The CopyData cut inside its XLogData header: no pgoutput message at all.
+        case truncatedCopyData
 
         var description: String { rawValue }
 
@@ -30,6 +32,7 @@ final class CorruptingWalsenderProxy: Sendable {
             case .truncated: return Array(message.prefix(message.count / 2))
             case .unknownType: return [UInt8(ascii: "Z")] + message.dropFirst()
             case .unannouncedRelation: return [message[0], 0x7F, 0xFF, 0xFF, 0xF0] + message.dropFirst(5)
+            case .truncatedCopyData: return []
             }
         }
     }
@@ -176,7 +179,9 @@ final class CorruptingWalsenderProxy: Sendable {
                         corruptedHere = true
                         state.withLock { $0.corruptedCommitLSN = lastBeginLSN; $0.corruptedSessions += 1 }
                         let damaged = corruption.apply(payload)
-                        message = [UInt8(ascii: "d")] + Self.int32(4 + 25 + damaged.count) + message[5..<(5 + 25)] + damaged
+                        // The XLogData header: whole, or (truncatedCopyData) cut after 13 of its 25 bytes.
+                        let header = message[5..<(5 + (corruption == .truncatedCopyData ? 13 : 25))]
+                        message = [UInt8(ascii: "d")] + Self.int32(4 + header.count + damaged.count) + header + damaged
                     }
                 default:
                     break
