@@ -115,3 +115,25 @@ let package = Package(
 var allocationCounterLinkerSettings: [LinkerSetting] {
     [.unsafeFlags(["malloc", "calloc", "realloc", "free"].flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]
 }
+
+// Fuzz targets (docs/fuzzing.md): built only by scripts/fuzz.sh, which sets
+// WALBRIDGE_FUZZ=1 and uses its own scratch path (.build-fuzz) with
+// `--sanitize=fuzzer --sanitize=address`. A normal `swift build` or
+// `swift test` never sees them.
+if Context.environment["WALBRIDGE_FUZZ"] == "1" {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("pgoutput", ["PostgresReplication"]),
+        ("values", ["PostgresReplication"]),
+        ("config", ["EventMapping"]),
+        ("checkpoint", ["WalBridge"]),
+        ("http", ["WalBridge"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: "fuzz-\(target.name)", dependencies: target.dependencies, path: "fuzz/Targets/\(target.name)",
+            // The entry point is libFuzzer's main, which calls LLVMFuzzerTestOneInput.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ))
+        package.products.append(.executable(name: "fuzz-\(target.name)", targets: ["fuzz-\(target.name)"]))
+    }
+}

@@ -82,10 +82,22 @@ for version in "${versions[@]}"; do
     log "Postgres $version: $result in $(duration $((SECONDS - start)))"
 done
 
+# --- Fuzzing (issue 15, docs/fuzzing.md) ------------------------------------
+# After the suites: every fuzz target for WALBRIDGE_FUZZ_SECONDS seconds
+# (default 60; 0 skips; skipped too when test options were given, unless it is
+# set). Builds in .build-fuzz (cached); a crash fails the script.
+fuzz_seconds="${WALBRIDGE_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_FUZZ_SECONDS:-}" ]; }; then
+    printf '\n\033[1m======== fuzzing ========\033[0m\n' >&2
+    fuzz_started=$SECONDS
+    if bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds"; then result=passed; else result=FAILED; failed+=("fuzzing"); fi
+    summary+=("fuzzing (${fuzz_seconds} s per target): $result in $(duration $((SECONDS - fuzz_started)))")
+fi
+
 printf '\n\033[1m======== summary ========\033[0m\n' >&2
 printf '  %s\n' "${summary[@]}" "total: $(duration $((SECONDS - run_start)))" >&2
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "tests failed on Postgres ${failed[*]}" >&2
+    echo "failed: ${failed[*]}" >&2
     exit 1
 fi
 log "every version passed: ${versions[*]}"

@@ -80,6 +80,7 @@ public final class Bridge {
         metrics = observability.metrics
         let clock = ContinuousClock()
         var attempt = 0
+        var corruptStreams = CorruptStreamRetries(limit: options.tuning.corruptStreamAttempts)
         while !stop.isRequested {
             let started = clock.now
             do {
@@ -87,6 +88,7 @@ public final class Bridge {
                 return
             } catch {
                 guard error.kind == .transient else { throw error }
+                if error.isCorruptStream, let final = corruptStreams.record(error, delivered: resumeLSN) { throw final }
                 if clock.now - started >= options.tuning.healthyAfter { attempt = 0 }
                 attempt += 1
                 metrics.reconnecting()

@@ -13,10 +13,21 @@ public struct BridgeError: Error, Sendable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// The replication stream held bytes WalBridge cannot decode, or messages
+    /// out of protocol order (kind `.transient`): reconnecting streams it again,
+    /// but only a bounded number of times (`CorruptStreamRetries`).
+    public var isCorruptStream = false
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
+    }
+
+    /// A corrupt replication stream: the session ends and the bridge reconnects, a bounded number of times.
+    static func corruptStream(_ message: String) -> BridgeError {
+        var error = BridgeError(.transient, message)
+        error.isCorruptStream = true
+        return error
     }
 
     public var description: String { message }

@@ -73,6 +73,12 @@ public struct CheckpointStore: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError(path: path, reason: "cannot read the file; check its permissions", isIOFailure: true)
         }
+        return try Self.parse(data, path: path)
+    }
+
+    /// The checkpoint in `data`, the contents of the file at `path` (named in errors).
+    /// - Throws: `CheckpointError` when the bytes are not a checkpoint of this version.
+    static func parse(_ data: Data, path: String) throws(CheckpointError) -> Checkpoint {
         let corrupt = "the file is not a valid WalBridge checkpoint (corrupt or truncated); "
             + "restore it, or move it away to start from the slot's position"
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {

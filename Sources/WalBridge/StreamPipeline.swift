@@ -23,6 +23,9 @@ public struct PipelineTuning: Sendable {
     /// The first and the largest pause between reconnection attempts.
     public var initialBackoff: Duration = .milliseconds(500)
     public var maxBackoff: Duration = .seconds(30)
+    /// Sessions in a row that may end with a corrupt replication stream,
+    /// without delivering anything new, before the bridge stops (exit 1).
+    public var corruptStreamAttempts = 5
 
     public init() {}
 }
@@ -583,6 +586,9 @@ final class StreamPipeline {
 
     /// A change whose values could not be decoded: dead-letter it, or stop.
     private func undecodableChange(_ error: TransactionAssemblerError) throws(BridgeError) {
+        if Self.meansCorruptStream(error) {
+            throw .corruptStream("the replication stream is inconsistent: \(error)")
+        }
         guard error.isPerChange, let transaction = error.transaction, let ordinal = error.ordinal else {
             throw BridgeError(.fatal, "cannot decode the replication stream: \(error)")
         }
@@ -657,6 +663,22 @@ final class StreamPipeline {
         }
     }
 
+    /// Whether `error` says the stream itself is broken — Postgres describes
+    /// every relation before its first change in a session and sends Begin …
+    /// Commit in order — rather than that one change cannot be decoded. A
+    /// change of a relation never described is not dead-lettered (its table
+    /// is unknown): the stream is read again. A transaction committed in
+    /// messages the session did not ask for is not corruption (it is what the
+    /// server sent, every time) and stays fatal.
+    private static func meansCorruptStream(_ error: TransactionAssemblerError) -> Bool {
+        switch error.code {
+        case .unknownRelation, .outsideTransaction, .beginInsideTransaction, .commitOutsideTransaction, .commitLSNMismatch:
+            true
+        case .columnCountMismatch, .binaryColumn, .valueDecoding, .undeliverableTransaction:
+            false
+        }
+    }
+
     private func nanosecondsSinceStart() -> UInt64 {
         let elapsed = clock.now - startInstant
         return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
@@ -666,7 +688,7 @@ final class StreamPipeline {
         switch error {
         case .handler(let failure): return failure
         case .postgres(let failure): return BridgeError(failure, context: "replication stream")
-        case .decoding(let failure): return BridgeError(.fatal, "cannot decode the replication stream: \(failure)")
+        case .decoding(let failure): return .corruptStream("cannot decode the replication stream: \(failure)")
         case .ended: return BridgeError(.transient, "Postgres ended the replication stream")
         }
     }

@@ -92,4 +92,21 @@ struct ObservabilityUnitTests {
         #expect(HTTPRequest(head: "garbage\r\n\r\n") == nil)
         #expect(HTTPRequest(head: "GET metrics HTTP/1.1\r\n\r\n") == nil)
     }
+
+    @Test("request bytes as read from the socket: a head ends at the blank line or the size limit; every head gets a status line")
+    func requestBytes() {
+        #expect(!MetricsHTTPServer.headIsComplete(Array("GET /metrics HTTP/1.1\r\n".utf8)))
+        #expect(MetricsHTTPServer.headIsComplete(Array("GET /metrics HTTP/1.1\r\n\r\n".utf8)))
+        #expect(MetricsHTTPServer.headIsComplete([UInt8](repeating: 0x41, count: MetricsHTTPServer.maximumHeadSize)))
+        let handler: (HTTPRequest) -> HTTPResponse = { HTTPResponse(status: 200, text: $0.path) }
+        func status(_ head: [UInt8]) -> String {
+            String(decoding: MetricsHTTPServer.respond(toHead: head, handler: handler).prefix(12), as: UTF8.self)
+        }
+        #expect(status(Array("HEAD /healthz HTTP/1.0\r\n\r\n".utf8)) == "HTTP/1.1 200")
+        #expect(status(Array("DELETE /metrics HTTP/1.1\r\n\r\n".utf8)) == "HTTP/1.1 405")
+        // Not UTF-8, NUL bytes, no line end, nothing at all: 400, never a trap.
+        #expect(status([0xFF, 0xFE, 0x00, 0x20, 0x2F, 0x20, 0x48]) == "HTTP/1.1 400")
+        #expect(status([]) == "HTTP/1.1 400")
+        #expect(status([UInt8](repeating: 0x20, count: MetricsHTTPServer.maximumHeadSize)) == "HTTP/1.1 400")
+    }
 }

@@ -148,14 +148,26 @@ final class MetricsHTTPServer: Sendable {
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var head: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 2048)
-        let terminator: [UInt8] = [13, 10, 13, 10]
-        while head.count < 8192 {
+        while !Self.headIsComplete(head) {
             let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return }
             head.append(contentsOf: buffer[0..<count])
-            if head.count >= 4, Self.contains(head, terminator) { break }
         }
+        send(client, Self.respond(toHead: head, handler: handler))
+    }
+
+    /// The most bytes of a request head read; a longer head is answered as it stands.
+    static let maximumHeadSize = 8192
+
+    /// Whether `head`, the bytes received so far, is all that is read of the
+    /// request: it holds the blank line that ends an HTTP head, or is at the size limit.
+    static func headIsComplete(_ head: [UInt8]) -> Bool {
+        head.count >= maximumHeadSize || contains(head, [13, 10, 13, 10])
+    }
+
+    /// The encoded response to the request whose head (as received) is `head`.
+    static func respond(toHead head: [UInt8], handler: (HTTPRequest) -> HTTPResponse) -> [UInt8] {
         let response: HTTPResponse
         var includeBody = true
         if let request = HTTPRequest(head: String(decoding: head, as: UTF8.self)) {
@@ -168,7 +180,7 @@ final class MetricsHTTPServer: Sendable {
         } else {
             response = HTTPResponse(status: 400, text: "not an HTTP/1.x request\n")
         }
-        send(client, response.encoded(includeBody: includeBody))
+        return response.encoded(includeBody: includeBody)
     }
 
     private func send(_ client: Int32, _ bytes: [UInt8]) {

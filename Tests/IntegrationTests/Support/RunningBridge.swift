@@ -12,10 +12,12 @@ final class RunningBridge: Sendable {
     private let outcome = Mutex<BridgeError?>(nil)
     private let returned = Atomic<Bool>(false)
 
-    init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), label: String = "test-bridge") {
+    /// `logger`: where the bridge logs (default: the process's logging system at info level).
+    init(configuration: BridgeConfiguration, options: BridgeOptions = BridgeOptions(), label: String = "test-bridge",
+         logger: Logger? = nil) {
         var configuredLogger = Logger(label: label)
         configuredLogger.logLevel = .info
-        let logger = configuredLogger
+        let logger = logger ?? configuredLogger
         let thread = Thread { [self] in
             let bridge = Bridge(configuration: configuration, options: options, stop: stop, logger: logger)
             do throws(BridgeError) {
