@@ -17,9 +17,13 @@ enum FieldSlot: Sendable {
 
 extension EventMapper {
     func mapTableChange(
-        _ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo, snapshot: SnapshotEventContext? = nil
+        _ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo, snapshot: SnapshotEventContext? = nil,
+        quiet: (QuietUpdate) -> Void = { _ in }
     ) throws(MappingError) -> [EventRecord] {
-        guard let event = snapshot == nil ? compiled.event(for: change.operation) : compiled.snapshot else { return [] }
+        let fixedEvent = snapshot == nil ? compiled.event(for: change.operation) : compiled.snapshot
+        // Update rules or `skip_unchanged`: the event (or none) is decided below.
+        let decides = snapshot == nil && change.operation == .update && compiled.decidesUpdates
+        guard fixedEvent != nil || decides else { return [] }
         let table = compiled.mapping.table
         let operation = change.operation.name
         func fail(_ reason: MappingError.Reason) -> MappingError {
@@ -39,6 +43,19 @@ extension EventMapper {
         }
         if let row = change.old, row.count != relation.columns.count {
             throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
+        }
+        let event: CompiledTableMapping.Event
+        if decides {
+            switch try decideUpdate(change, compiled: compiled, fail: { reason throws(MappingError) in throw fail(reason) }) {
+            case .publish(let chosen):
+                guard let chosen = chosen ?? fixedEvent else { return [] }
+                event = chosen
+            case .quiet(let reason):
+                quiet(reason)
+                return []
+            }
+        } else {
+            event = fixedEvent!
         }
         // The common case, an insert (or a snapshot row) with every mapped
         // column at hand: written straight from the row, with no slot array.
@@ -92,6 +109,13 @@ extension EventMapper {
 
         // The Kafka key, from the published state.
         let key = try keyBytes(compiled: compiled, slot: { data[$0] }) { reason throws(MappingError) in throw fail(reason) }
+        // An update rule's `fields:`: the event carries only those.
+        if let carries = event.carries {
+            for position in data.indices where !carries[position] {
+                data[position] = .absent
+                previous?[position] = .absent
+            }
+        }
 
         let id = snapshot.map { snapshotEventID(jobID: $0.jobID, table: compiled.mapping.table, key: key) }
             ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
@@ -222,6 +246,10 @@ extension EventMapper {
 
     /// The fields with a value, `"name":value,…`, from `slot(position)` for each mapped position.
     func writeObjectBody(_ writer: inout JSONWriter, count: Int, _ compiled: CompiledTableMapping, slot: (Int) -> FieldSlot) {
+        if let transforms = compiled.transforms {
+            writeTransformedBody(&writer, count: count, compiled, transforms: transforms, slot: slot)
+            return
+        }
         var first = true
         for position in 0..<count {
             guard case .value(let value) = slot(position) else { continue }

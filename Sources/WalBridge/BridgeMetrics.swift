@@ -1,4 +1,5 @@
 import Metrics
+import EventMapping
 import PostgresReplication
 import Synchronization
 
@@ -56,13 +57,15 @@ public final class BridgeMetrics: Sendable {
         public static let snapshotRowsDropped = "walbridge_snapshot_rows_dropped_total"
         public static let slotGapOpen = "walbridge_slot_gap_open"
         public static let slotGapBytes = "walbridge_slot_gap_bytes"
+        public static let updatesSkipped = "walbridge_updates_skipped_total"
+        public static let updatesUnmatched = "walbridge_updates_unmatched_total"
 
         /// Every metric name above.
         public static let all = [
             eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
             postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
-            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes,
+            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes, updatesSkipped, updatesUnmatched,
         ]
     }
 
@@ -134,6 +137,13 @@ public final class BridgeMetrics: Sendable {
     /// One event could not be published (before it is retried or dead-lettered).
     public func eventFailed(table: String, eventType: String) {
         counter(in: failed, Name.eventsFailed, table: table, eventType: eventType).increment()
+    }
+
+    /// An update of `table` published nothing: `skip_unchanged` found none of
+    /// the mapping's columns changed, or no update rule matched.
+    public func updateNotPublished(table: String, _ reason: QuietUpdate) {
+        let name = reason == .unchanged ? Name.updatesSkipped : Name.updatesUnmatched
+        Counter(label: name, dimensions: [("table", table)], factory: factory).increment()
     }
 
     /// One record went to the dead-letter topic.

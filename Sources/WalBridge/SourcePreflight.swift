@@ -84,6 +84,12 @@ struct SourcePreflight {
             case .table(let tableMapping):
                 let table = try requireTable(tableMapping.table, connection, where_)
                 try requireColumns(tableMapping.fields.map(\.column), of: table, tableMapping.table, where_, key: "fields")
+                try requireColumns(tableMapping.ruleOnlyColumns, of: table, tableMapping.table, where_, key: "events.update")
+                if tableMapping.needsOldRow && table.replicaIdentity != "f" {
+                    let what = tableMapping.skipUnchanged ? "skip_unchanged" : "events.update rules with when"
+                    throw BridgeError(.configuration,
+                        "\(where_): \(what) compare the old and new row, but table \(tableMapping.table) has REPLICA IDENTITY \(Self.identityName(table.replicaIdentity)), so Postgres does not send the old row; run ALTER TABLE \(tableMapping.table.sqlQuoted) REPLICA IDENTITY FULL")
+                }
                 let key: [String]
                 if let configured = tableMapping.key {
                     try requireColumns(configured, of: table, tableMapping.table, where_, key: "key")
@@ -111,7 +117,8 @@ struct SourcePreflight {
                     throw BridgeError(.configuration,
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
                 }
-                let columns = orderedUnique(key + tableMapping.fields.map(\.column))
+                // The rules' columns too (`deleted_at`): the mapper reads them, unpublished.
+                let columns = orderedUnique(key + tableMapping.readColumns)
                 publicationTables.append(PublicationTable(
                     table: QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table),
                     columns: columns, rowFilter: tableMapping.rowFilter))
@@ -211,6 +218,16 @@ struct SourcePreflight {
         return table
     }
 
+    /// `DEFAULT`, `USING INDEX`, `FULL` or `NOTHING` for `pg_class.relreplident`.
+    static func identityName(_ identity: Character) -> String {
+        switch identity {
+        case "f": "FULL"
+        case "i": "USING INDEX"
+        case "n": "NOTHING"
+        default: "DEFAULT"
+        }
+    }
+
     private func requireColumns(_ columns: [String], of table: CatalogTable, _ name: QualifiedName, _ where_: String, key: String) throws {
         let existing = Set(table.columns.map(\.name))
         for column in columns where !existing.contains(column) {
@@ -240,7 +257,7 @@ struct SourcePreflight {
     ) -> [String] {
         let table = mapping.table
         var warnings: [String] = []
-        let publishesOld = mapping.events.update != nil || mapping.events.delete != nil
+        let publishesOld = mapping.events.publishesUpdates || mapping.events.delete != nil
         if identity == "n" {
             if publishesOld {
                 warnings.append("\(table) has REPLICA IDENTITY NOTHING: Postgres rejects UPDATE and DELETE on it while it is published; use DEFAULT or FULL")
@@ -254,7 +271,7 @@ struct SourcePreflight {
             warnings.append("\(table): key column(s) \(keyOutside.joined(separator: ", ")) are not in the replica identity (\(identityName)), so delete events cannot be keyed and will fail to map; use key columns of the replica identity, or ALTER TABLE \(table.sqlQuoted) REPLICA IDENTITY FULL")
         }
         var limits: [String] = []
-        if mapping.events.update != nil {
+        if mapping.events.publishesUpdates {
             limits.append("update events carry no `previous` and no `changedFields`")
             let toasted = mapping.fields.filter { columns[$0.column]?.toastable == true && !identityColumns.contains($0.column) }
             if !toasted.isEmpty {
