@@ -75,6 +75,11 @@ struct SourcePreflight {
         var wouldCreate: [String] = []
         var keyColumns: [QualifiedName: [String]] = [:]
         var publicationTables: [PublicationTable] = []
+        /// Tables under REPLICA IDENTITY FULL: Postgres 15 rejects their UPDATE and
+        /// DELETE when a column list leaves out a replica-identity column, so a
+        /// publication WalBridge creates lists none for them (all columns are sent,
+        /// only the mapped ones published).
+        var fullIdentityTables: Set<QualifiedTable> = []
         let types = TypeCatalog(connection)
         var columns: [QualifiedName: [String: ColumnDescription]] = [:]
 
@@ -86,7 +91,9 @@ struct SourcePreflight {
                 try requireColumns(tableMapping.fields.map(\.column), of: table, tableMapping.table, where_, key: "fields")
                 try requireColumns(tableMapping.ruleOnlyColumns, of: table, tableMapping.table, where_, key: "events.update")
                 if tableMapping.needsOldRow && table.replicaIdentity != "f" {
-                    let what = tableMapping.skipUnchanged ? "skip_unchanged" : "events.update rules with when"
+                    let rules = tableMapping.events.updateRules.contains { !$0.matchesEveryUpdate }
+                    let what = [rules ? "events.update rules with when" : nil, tableMapping.skipUnchanged ? "skip_unchanged" : nil]
+                        .compactMap { $0 }.joined(separator: " and ")
                     throw BridgeError(.configuration,
                         "\(where_): \(what) compare the old and new row, but table \(tableMapping.table) has REPLICA IDENTITY \(Self.identityName(table.replicaIdentity)), so Postgres does not send the old row; run ALTER TABLE \(tableMapping.table.sqlQuoted) REPLICA IDENTITY FULL")
                 }
@@ -122,6 +129,7 @@ struct SourcePreflight {
                 publicationTables.append(PublicationTable(
                     table: QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table),
                     columns: columns, rowFilter: tableMapping.rowFilter))
+                if table.replicaIdentity == "f" { fullIdentityTables.insert(publicationTables[publicationTables.count - 1].table) }
             case .outbox(let outbox):
                 let table = try requireTable(outbox.table, connection, where_)
                 columns[outbox.table] = try types.describe(outbox.table) ?? [:]
@@ -138,7 +146,7 @@ struct SourcePreflight {
             }
         }
 
-        try checkPublication(connection, tables: publicationTables, wouldCreate: &wouldCreate)
+        try checkPublication(connection, tables: publicationTables, fullIdentityTables: fullIdentityTables, wouldCreate: &wouldCreate)
 
         var slot = try connection.slot(named: configuration.postgres.slot)
         var createdSlotAt: LSN?
@@ -168,11 +176,16 @@ struct SourcePreflight {
                               wouldCreate: wouldCreate, columns: columns, valueDecoder: PostgresValueDecoder(baseTypes: baseTypes))
     }
 
-    private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], wouldCreate: inout [String]) throws {
+    private func checkPublication(
+        _ connection: PostgresConnection, tables: [PublicationTable], fullIdentityTables: Set<QualifiedTable>, wouldCreate: inout [String]
+    ) throws {
         let name = configuration.postgres.publication
         guard !tables.isEmpty || configuration.messageMappings.isEmpty == false else { return }
         guard let publication = try connection.publication(named: name) else {
             guard !tables.isEmpty else { return }
+            let tables = tables.map { item in
+                fullIdentityTables.contains(item.table) ? PublicationTable(table: item.table, columns: nil, rowFilter: item.rowFilter) : item
+            }
             let statement = connection.createPublicationStatement(named: name, tables: tables)
             if dryRun {
                 wouldCreate.append("publication '\(name)': \(statement)")
