@@ -67,7 +67,11 @@ extension EventMapper {
                 ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
             var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
             writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-            writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
+            if let transforms = compiled.transforms {
+                writeTransformedBody(&writer, count: indexes.count, compiled, transforms: transforms, slot: slot)
+            } else {
+                writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
+            }
             writer.byte(UInt8(ascii: "}"))
             writer.byte(UInt8(ascii: "}"))
             return [record(compiled: compiled, event: event, key: key, id: id, value: writer.bytes)]
@@ -121,11 +125,19 @@ extension EventMapper {
             ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
         var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
         writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-        writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
+        if let transforms = compiled.transforms {
+            writeTransformedBody(&writer, count: data.count, compiled, transforms: transforms, slot: { data[$0] })
+        } else {
+            writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
+        }
         writer.byte(UInt8(ascii: "}"))
         if let previous {
             writer.raw(EnvelopeParts.previousPart)
-            writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
+            if let transforms = compiled.transforms {
+                writeTransformedBody(&writer, count: previous.count, compiled, transforms: transforms, slot: { previous[$0] })
+            } else {
+                writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
+            }
             writer.byte(UInt8(ascii: "}"))
             if oldIsFull {
                 writer.raw(EnvelopeParts.changedFieldsPart)
@@ -246,10 +258,6 @@ extension EventMapper {
 
     /// The fields with a value, `"name":value,…`, from `slot(position)` for each mapped position.
     func writeObjectBody(_ writer: inout JSONWriter, count: Int, _ compiled: CompiledTableMapping, slot: (Int) -> FieldSlot) {
-        if let transforms = compiled.transforms {
-            writeTransformedBody(&writer, count: count, compiled, transforms: transforms, slot: slot)
-            return
-        }
         var first = true
         for position in 0..<count {
             guard case .value(let value) = slot(position) else { continue }
