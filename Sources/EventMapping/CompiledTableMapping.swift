@@ -49,6 +49,8 @@ final class CompiledTableMapping: Sendable {
     let schemaVersionHeader: [UInt8]
     /// Per field, its transform; nil when no field has one (the common case costs one check).
     let transforms: [Transform?]?
+    /// `transforms != nil`, read without touching the array (no retain on the hot path).
+    let hasTransforms: Bool
     /// `events.update` as rules; nil when `update` is a name (or absent).
     let rules: [Rule]?
     /// `skip_unchanged`.
@@ -108,6 +110,7 @@ final class CompiledTableMapping: Sendable {
         } else {
             transforms = nil
         }
+        hasTransforms = transforms != nil
         let readColumns = mapping.readColumns
         self.readColumns = readColumns
         let fieldNames = mapping.fields.map(\.field)

@@ -67,7 +67,7 @@ extension EventMapper {
                 ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
             var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
             writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-            if let transforms = compiled.transforms {
+            if compiled.hasTransforms, let transforms = compiled.transforms {
                 writeTransformedBody(&writer, count: indexes.count, compiled, transforms: transforms, slot: slot)
             } else {
                 writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
@@ -125,7 +125,7 @@ extension EventMapper {
             ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
         var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
         writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-        if let transforms = compiled.transforms {
+        if compiled.hasTransforms, let transforms = compiled.transforms {
             writeTransformedBody(&writer, count: data.count, compiled, transforms: transforms, slot: { data[$0] })
         } else {
             writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
@@ -133,7 +133,7 @@ extension EventMapper {
         writer.byte(UInt8(ascii: "}"))
         if let previous {
             writer.raw(EnvelopeParts.previousPart)
-            if let transforms = compiled.transforms {
+            if compiled.hasTransforms, let transforms = compiled.transforms {
                 writeTransformedBody(&writer, count: previous.count, compiled, transforms: transforms, slot: { previous[$0] })
             } else {
                 writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
