@@ -11,6 +11,23 @@ final class CompiledTableMapping: Sendable {
         /// `","eventType":"…","schemaVersion":N,"occurredAt":"`
         let typeAndVersion: [UInt8]
         let eventTypeHeader: [UInt8]
+        /// Per field: whether the event carries it (a rule's `fields:`); nil means every field.
+        var carries: [Bool]? = nil
+    }
+
+    /// One `events.update` rule, its columns as read positions (see `readIndexes`).
+    struct Rule: Sendable {
+        let event: Event
+        let set: [Int]
+        let cleared: [Int]
+        let changed: [Int]
+    }
+
+    /// A field transform. The HMAC key is kept as bytes: Crypto's
+    /// `SymmetricKey` is not `Sendable`, so it is made per hashed value.
+    enum Transform: Sendable {
+        case hmacSHA256(key: [UInt8])
+        case maskLast4
     }
 
     let mapping: TableMapping
@@ -30,6 +47,19 @@ final class CompiledTableMapping: Sendable {
     /// The snapshot (backfill) event: `snapshot.event`, else the insert event.
     let snapshot: Event?
     let schemaVersionHeader: [UInt8]
+    /// Per field, its transform; nil when no field has one (the common case costs one check).
+    let transforms: [Transform?]?
+    /// `transforms != nil`, read without touching the array (no retain on the hot path).
+    let hasTransforms: Bool
+    /// `events.update` as rules; nil when `update` is a name (or absent).
+    let rules: [Rule]?
+    /// `skip_unchanged`.
+    let skipUnchanged: Bool
+    /// True when an update needs `decideUpdate` (rules or `skip_unchanged`).
+    let decidesUpdates: Bool
+    /// The columns an update decision reads: `columns`, then the rules' other columns.
+    let readColumns: [String]
+    private let lastReadIndexes = Mutex<(columns: [Relation.Column], indexes: [Int?])?>(nil)
     /// The mapped columns' indexes in the last relation seen: the assembler
     /// hands the same relation (one columns buffer) for every change of a table,
     /// so comparing it is one identity check.
@@ -69,6 +99,41 @@ final class CompiledTableMapping: Sendable {
         delete = event(mapping.events.delete)
         snapshot = event(mapping.snapshotEventType)
         schemaVersionHeader = Array(String(version).utf8)
+        if mapping.fields.contains(where: { $0.transform != nil }) {
+            transforms = mapping.fields.map { field in
+                switch field.transform {
+                case .hmacSHA256(let key): .hmacSHA256(key: key.bytes)
+                case .maskLast4: .maskLast4
+                case nil: nil
+                }
+            }
+        } else {
+            transforms = nil
+        }
+        hasTransforms = transforms != nil
+        let readColumns = mapping.readColumns
+        self.readColumns = readColumns
+        let fieldNames = mapping.fields.map(\.field)
+        if mapping.events.updateRules.isEmpty {
+            rules = nil
+        } else {
+            rules = mapping.events.updateRules.map { rule in
+                var compiled = event(rule.eventType)!
+                compiled.carries = rule.fields.map { names in fieldNames.map { names.contains($0) } }
+                func positions(_ columns: [String]) -> [Int] { columns.map { readColumns.firstIndex(of: $0)! } }
+                return Rule(event: compiled, set: positions(rule.set), cleared: positions(rule.cleared), changed: positions(rule.changed))
+            }
+        }
+        skipUnchanged = mapping.skipUnchanged
+        decidesUpdates = rules != nil || mapping.skipUnchanged
+    }
+
+    /// The relation's column index of each read column (`readColumns`), nil when the relation lacks it.
+    func readIndexes(in relation: Relation) -> [Int?] {
+        if let last = lastReadIndexes.withLock({ $0 }), last.columns == relation.columns { return last.indexes }
+        let indexes = EventMapper.optionalColumnIndexes(of: readColumns, in: relation)
+        lastReadIndexes.withLock { $0 = (relation.columns, indexes) }
+        return indexes
     }
 
     /// The relation's column index of each mapped column (nil when the relation lacks it).

@@ -17,9 +17,13 @@ enum FieldSlot: Sendable {
 
 extension EventMapper {
     func mapTableChange(
-        _ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo, snapshot: SnapshotEventContext? = nil
+        _ change: RowChange, compiled: CompiledTableMapping, transaction: TransactionInfo, snapshot: SnapshotEventContext? = nil,
+        quiet: (QuietUpdate) -> Void = { _ in }
     ) throws(MappingError) -> [EventRecord] {
-        guard let event = snapshot == nil ? compiled.event(for: change.operation) : compiled.snapshot else { return [] }
+        let fixedEvent = snapshot == nil ? compiled.event(for: change.operation) : compiled.snapshot
+        // Update rules or `skip_unchanged`: the event (or none) is decided below.
+        let decides = snapshot == nil && change.operation == .update && compiled.decidesUpdates
+        guard fixedEvent != nil || decides else { return [] }
         let table = compiled.mapping.table
         let operation = change.operation.name
         func fail(_ reason: MappingError.Reason) -> MappingError {
@@ -40,6 +44,19 @@ extension EventMapper {
         if let row = change.old, row.count != relation.columns.count {
             throw fail(.rowShape(expected: relation.columns.count, actual: row.count))
         }
+        let event: CompiledTableMapping.Event
+        if decides {
+            switch try decideUpdate(change, compiled: compiled, fail: { reason throws(MappingError) in throw fail(reason) }) {
+            case .publish(let chosen):
+                guard let chosen = chosen ?? fixedEvent else { return [] }
+                event = chosen
+            case .quiet(let reason):
+                quiet(reason)
+                return []
+            }
+        } else {
+            event = fixedEvent!
+        }
         // The common case, an insert (or a snapshot row) with every mapped
         // column at hand: written straight from the row, with no slot array.
         if change.operation == .insert, let new = change.new, !indexes.contains(nil),
@@ -50,7 +67,11 @@ extension EventMapper {
                 ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
             var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
             writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-            writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
+            if compiled.hasTransforms, let transforms = compiled.transforms {
+                writeTransformedBody(&writer, count: indexes.count, compiled, transforms: transforms, slot: slot)
+            } else {
+                writeObjectBody(&writer, count: indexes.count, compiled, slot: slot)
+            }
             writer.byte(UInt8(ascii: "}"))
             writer.byte(UInt8(ascii: "}"))
             return [record(compiled: compiled, event: event, key: key, id: id, value: writer.bytes)]
@@ -92,16 +113,31 @@ extension EventMapper {
 
         // The Kafka key, from the published state.
         let key = try keyBytes(compiled: compiled, slot: { data[$0] }) { reason throws(MappingError) in throw fail(reason) }
+        // An update rule's `fields:`: the event carries only those.
+        if let carries = event.carries {
+            for position in data.indices where !carries[position] {
+                data[position] = .absent
+                previous?[position] = .absent
+            }
+        }
 
         let id = snapshot.map { snapshotEventID(jobID: $0.jobID, table: compiled.mapping.table, key: key) }
             ?? eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
         var writer = JSONWriter(capacity: 320 + 40 * indexes.count)
         writeEnvelopeHead(&writer, id: id, event: event, compiled: compiled, transaction: transaction, snapshot: snapshot != nil)
-        writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
+        if compiled.hasTransforms, let transforms = compiled.transforms {
+            writeTransformedBody(&writer, count: data.count, compiled, transforms: transforms, slot: { data[$0] })
+        } else {
+            writeObjectBody(&writer, count: data.count, compiled, slot: { data[$0] })
+        }
         writer.byte(UInt8(ascii: "}"))
         if let previous {
             writer.raw(EnvelopeParts.previousPart)
-            writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
+            if compiled.hasTransforms, let transforms = compiled.transforms {
+                writeTransformedBody(&writer, count: previous.count, compiled, transforms: transforms, slot: { previous[$0] })
+            } else {
+                writeObjectBody(&writer, count: previous.count, compiled, slot: { previous[$0] })
+            }
             writer.byte(UInt8(ascii: "}"))
             if oldIsFull {
                 writer.raw(EnvelopeParts.changedFieldsPart)

@@ -64,6 +64,11 @@ public struct EventMapper: Sendable {
                 kind: .databaseMismatch, source: source, keyPath: path + ".fields",
                 message: "primary-key column '\(column)' of \(mapping.table) is the event key but is not listed in fields; add it to fields (or set key: explicitly)")
         }
+        for column in primaryKey where mapping.fields.contains(where: { $0.column == column && $0.transform != nil }) {
+            throw ConfigurationError(
+                kind: .invalidValue, source: source, keyPath: path + ".fields." + column,
+                message: "primary-key column '\(column)' of \(mapping.table) is the event key: " + MappingDecoder.transformedKeyMessage(column: column))
+        }
         return primaryKey
     }
 
@@ -90,13 +95,18 @@ public struct EventMapper: Sendable {
     ///
     /// Returns `[]` when the table or the operation is not mapped; one event
     /// record, or for a delete with `tombstones: true` the event then a tombstone.
-    public func map(_ change: RowChange, transaction: TransactionInfo) throws(MappingError) -> [EventRecord] {
+    ///
+    /// An update that `skip_unchanged` or the update rules leave unpublished
+    /// also returns `[]`, and calls `quiet` with why (for the metrics).
+    public func map(
+        _ change: RowChange, transaction: TransactionInfo, quiet: (QuietUpdate) -> Void = { _ in }
+    ) throws(MappingError) -> [EventRecord] {
         let name = QualifiedName(schema: change.relation.schema, table: change.relation.name)
         switch tables[name] {
         case nil:
             return []
         case .table(let compiled):
-            return try mapTableChange(change, compiled: compiled, transaction: transaction)
+            return try mapTableChange(change, compiled: compiled, transaction: transaction, quiet: quiet)
         case .outbox(let outbox):
             return try mapOutboxChange(change, mapping: outbox, transaction: transaction)
         }

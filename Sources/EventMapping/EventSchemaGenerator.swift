@@ -151,9 +151,18 @@ public enum EventSchemaGenerator {
             guard let column = columns[field.column] else {
                 throw EventSchemaError("table \(mapping.table) has no column '\(field.column)' (mappings[\(mapping.index)].fields)")
             }
-            var schema = valueSchema(column.valueType, defName: field.field, defs: &defs)
+            var schema: JSONDocument
+            switch field.transform {
+            case .hmacSHA256:
+                schema = string(pattern: "^[0-9a-f]{64}$")
+            case .maskLast4:
+                schema = .object([("type", .string("string"))])
+            case nil:
+                schema = valueSchema(column.valueType, defName: field.field, defs: &defs)
+            }
             if !column.notNull { schema = nullable(schema) }
-            schema = annotated(schema, description: "\(column.name) \(column.typeName)")
+            let transformNote = field.transform.map { " (\($0))" } ?? ""
+            schema = annotated(schema, description: "\(column.name) \(column.typeName)\(transformNote)")
             properties.append((field.field, schema))
         }
         let fieldNames = mapping.fields.map(\.field)
@@ -161,15 +170,28 @@ public enum EventSchemaGenerator {
         let fieldEnum = JSONDocument.object([("enum", .array(fieldNames.map { .string($0) }))])
         let fieldList = JSONDocument.object([("type", .string("array")), ("items", fieldEnum), ("uniqueItems", .bool(true))])
 
-        func data(required: [String]) -> JSONDocument {
+        func data(required: [String], carried: [String]? = nil) -> JSONDocument {
             .object([
                 ("type", .string("object")),
-                ("properties", .object(properties)),
+                ("properties", .object(carried.map { names in properties.filter { names.contains($0.0) } } ?? properties)),
                 ("required", .array(required.map { .string($0) })),
                 ("additionalProperties", .bool(false)),
             ])
         }
         var schemas: [EventSchema] = []
+        // Each update rule's event, with the fields it carries.
+        for rule in mapping.events.updateRules {
+            let carried = rule.fields ?? fieldNames
+            let list = JSONDocument.object([
+                ("type", .string("array")), ("items", .object([("enum", .array(carried.map { .string($0) }))])), ("uniqueItems", .bool(true))])
+            schemas.append(EventSchema(
+                eventType: rule.eventType, origin: "update rule on \(mapping.table)", topic: mapping.topic,
+                schema: envelope(title: rule.eventType, eventType: .object([("const", .string(rule.eventType))]),
+                                 version: mapping.schemaVersion, source: tableSource(mapping.table),
+                                 dataSchema: data(required: keyFields.filter(carried.contains), carried: rule.fields),
+                                 extra: [("previous", data(required: [], carried: rule.fields)), ("changedFields", list), ("unavailableFields", list)],
+                                 defs: defs)))
+        }
         let operations: [(Operation, String?)] = [(.insert, mapping.events.insert), (.update, mapping.events.update), (.delete, mapping.events.delete)]
         for case let (operation, eventType?) in operations {
             var extra: [(String, JSONDocument)] = [("unavailableFields", fieldList)]
@@ -335,6 +357,12 @@ public enum EventSchemaGenerator {
     /// One schema per event type: the same name for two operations of one
     /// mapping (say `UserChanged` for insert and update) gets the looser
     /// schema; the same name with different shapes across mappings is an error.
+    /// True when every property of `small` is in `large` with the same schema.
+    private static func isSubset(_ small: JSONDocument?, of large: JSONDocument?) -> Bool {
+        guard case .object(let smallProperties)? = small, case .object(let largeProperties)? = large else { return false }
+        return smallProperties.allSatisfy { property in largeProperties.contains { $0.0 == property.0 && $0.1 == property.1 } }
+    }
+
     private static func merged(_ schemas: [EventSchema]) throws(EventSchemaError) -> [EventSchema] {
         var result: [EventSchema] = []
         for schema in schemas {
@@ -344,8 +372,24 @@ public enum EventSchemaGenerator {
             }
             let existing = result[index]
             if existing.schema == schema.schema { continue }
-            let sameTable = existing.schema["properties"]?["source"] == schema.schema["properties"]?["source"]
-                && existing.schema["properties"]?["data"]?["properties"] == schema.schema["properties"]?["data"]?["properties"]
+            let sameSource = existing.schema["properties"]?["source"] == schema.schema["properties"]?["source"]
+            let existingFields = existing.schema["properties"]?["data"]?["properties"]
+            let newFields = schema.schema["properties"]?["data"]?["properties"]
+            if sameSource, existing.topic == schema.topic, existingFields != newFields {
+                // An update rule's `fields:` under a name another operation of the
+                // table uses with every field (`UserDeleted` for delete and soft
+                // delete): keep the schema with more fields, which allows both.
+                if isSubset(newFields, of: existingFields) {
+                    result[index].origin += ", " + schema.origin
+                    continue
+                }
+                if isSubset(existingFields, of: newFields) {
+                    result[index] = EventSchema(eventType: schema.eventType, origin: existing.origin + ", " + schema.origin,
+                                                topic: schema.topic, schema: schema.schema)
+                    continue
+                }
+            }
+            let sameTable = sameSource && existingFields == newFields
             guard sameTable, existing.topic == schema.topic else {
                 throw EventSchemaError(
                     "event type '\(schema.eventType)' is used by \(existing.origin) and \(schema.origin) with different shapes; give them distinct event names")

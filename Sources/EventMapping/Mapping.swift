@@ -37,15 +37,79 @@ public enum Mapping: Sendable, Hashable {
     }
 }
 
-/// One column of a table published under a field name (`first_name: firstName`).
+/// One column of a table published under a field name (`first_name: firstName`),
+/// optionally transformed (`email: {as: emailHash, hash: hmac-sha256, key: ...}`).
 public struct FieldMapping: Sendable, Hashable {
     /// The column's name in the table.
     public var column: String
     /// The field name in the event's `data`.
     public var field: String
-    public init(column: String, field: String) {
+    /// What is published instead of the value, if anything (docs/configuration.md, "Field transforms").
+    public var transform: FieldTransform?
+    public init(column: String, field: String, transform: FieldTransform? = nil) {
         self.column = column
         self.field = field
+        self.transform = transform
+    }
+}
+
+/// A transform of a published field's value, for personal data. NULL stays null.
+public enum FieldTransform: Sendable, Hashable, CustomStringConvertible {
+    /// `hash: hmac-sha256`: the lowercase hex HMAC-SHA256 of the value's text.
+    case hmacSHA256(key: SecretKey)
+    /// `mask: last4`: every character of the value's text but the last 4 replaced by `*`.
+    case maskLast4
+
+    /// The YAML spelling, without the key.
+    public var description: String {
+        switch self {
+        case .hmacSHA256: "hash: hmac-sha256"
+        case .maskLast4: "mask: last4"
+        }
+    }
+}
+
+/// Secret bytes (an HMAC key). Its description, debug description and mirror
+/// show `***`, so printing a configuration never shows it.
+public struct SecretKey: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The key: the UTF-8 of the configured text.
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "***" }
+    public var debugDescription: String { "***" }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+}
+
+/// One rule of `events.update` given as a list: the first rule whose `when`
+/// holds names the event; an update no rule matches publishes nothing.
+public struct UpdateRule: Sendable, Hashable {
+    /// `event`.
+    public var eventType: String
+    /// `when.set`: source columns whose old value is NULL and new value is not.
+    public var set: [String]
+    /// `when.cleared`: source columns whose old value is not NULL and new value is NULL.
+    public var cleared: [String]
+    /// `when.changed`: source columns of which at least one changed.
+    public var changed: [String]
+    /// `fields`: the published field names the event carries; nil means every mapped field.
+    public var fields: [String]?
+
+    public init(eventType: String, set: [String] = [], cleared: [String] = [], changed: [String] = [], fields: [String]? = nil) {
+        self.eventType = eventType
+        self.set = set
+        self.cleared = cleared
+        self.changed = changed
+        self.fields = fields
+    }
+
+    /// True for a rule without `when`: it matches every update.
+    public var matchesEveryUpdate: Bool { self.set.isEmpty && cleared.isEmpty && changed.isEmpty }
+
+    /// The source columns the rule names, each once.
+    public var columns: [String] {
+        var result: [String] = []
+        for column in self.set + cleared + changed where !result.contains(column) { result.append(column) }
+        return result
     }
 }
 
@@ -86,13 +150,20 @@ public struct TableMapping: Sendable, Hashable {
     /// `events:` — the event type per operation; a nil operation is not published.
     public struct Events: Sendable, Hashable {
         public var insert: String?
+        /// `update: EventName` (nil when `update` is a list of rules).
         public var update: String?
         public var delete: String?
-        public init(insert: String? = nil, update: String? = nil, delete: String? = nil) {
+        /// `update:` as a list of rules, in order; empty when `update` is a name or absent.
+        public var updateRules: [UpdateRule]
+        public init(insert: String? = nil, update: String? = nil, delete: String? = nil, updateRules: [UpdateRule] = []) {
             self.insert = insert
             self.update = update
             self.delete = delete
+            self.updateRules = updateRules
         }
+
+        /// True when some update may publish an event (a name or at least one rule).
+        public var publishesUpdates: Bool { update != nil || !updateRules.isEmpty }
     }
 
     /// Position in `mappings:` (0-based).
@@ -118,11 +189,14 @@ public struct TableMapping: Sendable, Hashable {
     public var truncate: TruncatePolicy
     /// `snapshot`.
     public var snapshot: SnapshotSettings
+    /// `skip_unchanged` (default false): an update that changes none of
+    /// `readColumns` publishes nothing.
+    public var skipUnchanged: Bool
 
     public init(
         index: Int = 0, table: QualifiedName, topic: String, key: [String]? = nil, events: Events,
         fields: [FieldMapping], rowFilter: String? = nil, schemaVersion: Int = 1, tombstones: Bool = false,
-        truncate: TruncatePolicy = .skip, snapshot: SnapshotSettings = .init()
+        truncate: TruncatePolicy = .skip, snapshot: SnapshotSettings = .init(), skipUnchanged: Bool = false
     ) {
         self.index = index
         self.table = table
@@ -135,6 +209,27 @@ public struct TableMapping: Sendable, Hashable {
         self.tombstones = tombstones
         self.truncate = truncate
         self.snapshot = snapshot
+        self.skipUnchanged = skipUnchanged
+    }
+
+    /// The source columns the update rules name that are not in `fields`, each once.
+    public var ruleOnlyColumns: [String] {
+        var result: [String] = []
+        for rule in events.updateRules {
+            for column in rule.columns where !result.contains(column) && field(forColumn: column) == nil {
+                result.append(column)
+            }
+        }
+        return result
+    }
+
+    /// The columns the mapping reads: its `fields` and the columns its update rules name.
+    public var readColumns: [String] { fields.map(\.column) + ruleOnlyColumns }
+
+    /// True when mapping an update needs the old row (`REPLICA IDENTITY FULL`):
+    /// `skip_unchanged`, or an update rule with `when`.
+    public var needsOldRow: Bool {
+        skipUnchanged || events.updateRules.contains { !$0.matchesEveryUpdate }
     }
 
     /// The published name of a column, or nil when it is not published.

@@ -4,7 +4,7 @@ import Yams
 struct MappingDecoder {
     let reader: YAMLReader
 
-    static let tableKeys = ["kind", "table", "topic", "key", "events", "fields", "where", "schema_version", "tombstones", "truncate", "snapshot"]
+    static let tableKeys = ["kind", "table", "topic", "key", "events", "fields", "where", "schema_version", "tombstones", "truncate", "snapshot", "skip_unchanged"]
     static let outboxKeys = ["kind", "table", "topic", "outbox", "where", "schema_version"]
     static let messageKeys = ["kind", "prefix", "topic", "event", "schema_version"]
     static let kinds = ["table", "outbox", "message"]
@@ -164,8 +164,8 @@ struct MappingDecoder {
     func decodeTable(_ node: Node, _ fields: MappingFields, index: Int, path: String) throws(ConfigurationError) -> TableMapping {
         let table = try table(node, fields, path: path)
         let topic = try topic(node, fields, path: path)
-        let events = try decodeEvents(node, fields, path: path)
         let fieldList = try decodeFields(node, fields, path: path)
+        let events = try decodeEvents(node, fields, path: path, published: fieldList.map(\.field))
 
         var key: [String]?
         if let entry = fields["key"] {
@@ -181,6 +181,9 @@ struct MappingDecoder {
                 guard fieldList.contains(where: { $0.column == column }) else {
                     throw reader.error(.invalidValue, entry.path + "[\(position)]", entry.value,
                                        "key column '\(column)' is not listed in \(path).fields; the key is published, so add it to fields")
+                }
+                if let field = fieldList.first(where: { $0.column == column }), field.transform != nil {
+                    throw reader.error(.invalidValue, entry.path + "[\(position)]", entry.value, Self.transformedKeyMessage(column: column))
                 }
             }
             key = columns
@@ -203,16 +206,32 @@ struct MappingDecoder {
         if let entry = fields["snapshot"] {
             mapping.snapshot = try decodeSnapshot(entry, events: events, path: path)
         }
+        if let entry = fields["skip_unchanged"] {
+            mapping.skipUnchanged = try reader.bool(entry.value, entry.path)
+            if mapping.skipUnchanged && !events.publishesUpdates {
+                throw reader.error(.invalidValue, entry.path, entry.value,
+                                   "skip_unchanged applies to update events, but \(path).events has no update; add events.update or remove skip_unchanged")
+            }
+        }
         return mapping
     }
 
-    func decodeEvents(_ node: Node, _ fields: MappingFields, path: String) throws(ConfigurationError) -> TableMapping.Events {
+    /// Why a key column cannot be transformed (also said when the primary key is resolved).
+    static func transformedKeyMessage(column: String) -> String {
+        "key column '\(column)' has a transform (hash or mask); the Kafka key is published untransformed and a masked key would put different rows under one key, so a key column cannot be transformed: key the events by another column, or publish this one untransformed"
+    }
+
+    func decodeEvents(_ node: Node, _ fields: MappingFields, path: String, published: [String]) throws(ConfigurationError) -> TableMapping.Events {
         let entry = try reader.required(fields.entries, "events", in: path, node,
                                         hint: "write events: {insert: EventName, update: EventName, delete: EventName} (any of the three)")
         let section = try reader.entries(entry.value, entry.path)
         try reader.checkKeys(section, allowed: ["insert", "update", "delete"], in: entry.path, place: "in \(entry.path)")
         var events = TableMapping.Events()
         for item in section where !YAMLReader.isNull(item.value) {
+            if item.key == "update", case .sequence = item.value {
+                events.updateRules = try decodeUpdateRules(item, published: published)
+                continue
+            }
             let name = try eventName(item)
             switch item.key {
             case "insert": events.insert = name
@@ -220,10 +239,133 @@ struct MappingDecoder {
             default: events.delete = name
             }
         }
-        guard events.insert != nil || events.update != nil || events.delete != nil else {
+        guard events.insert != nil || events.publishesUpdates || events.delete != nil else {
             throw reader.error(.invalidValue, entry.path, entry.value, "names no event; give at least one of insert, update, delete")
         }
         return events
+    }
+
+    static let ruleKeys = ["event", "when", "fields"]
+    static let conditionKeys = ["set", "cleared", "changed"]
+
+    /// `events.update` as a list: `- {event: Name, when: {set|cleared|changed: column(s)}, fields: [published names]}`.
+    func decodeUpdateRules(_ entry: YAMLReader.Entry, published: [String]) throws(ConfigurationError) -> [UpdateRule] {
+        guard case .sequence(let sequence) = entry.value, !sequence.isEmpty else {
+            throw reader.error(.invalidValue, entry.path, entry.value,
+                               "the list of update rules is empty; give at least one rule ({event: Name}), or write update: EventName")
+        }
+        var rules: [UpdateRule] = []
+        for (position, item) in sequence.enumerated() {
+            let path = entry.path + "[\(position)]"
+            let section = try reader.entries(item, path, expected: "a rule like {event: UserEmailChanged, when: {changed: [email]}}")
+            try reader.checkKeys(section, allowed: Self.ruleKeys, in: path, place: "in \(path)")
+            let fields = MappingFields(entries: section)
+            let eventEntry = try reader.required(section, "event", in: path, item, hint: "write event: the event type this rule publishes")
+            var rule = UpdateRule(eventType: try eventName(eventEntry))
+            if let when = fields["when"] {
+                let conditions = try reader.entries(when.value, when.path, expected: "a mapping like {set: deleted_at}")
+                try reader.checkKeys(conditions, allowed: Self.conditionKeys, in: when.path, place: "in \(when.path)")
+                for condition in conditions where !YAMLReader.isNull(condition.value) {
+                    let columns = try columnNames(condition)
+                    switch condition.key {
+                    case "set": rule.set = columns
+                    case "cleared": rule.cleared = columns
+                    default: rule.changed = columns
+                    }
+                }
+                if rule.matchesEveryUpdate {
+                    throw reader.error(.invalidValue, when.path, when.value,
+                                       "names no column; write set, cleared or changed with a column, or remove when so the rule matches every update")
+                }
+                if let both = rule.set.first(where: rule.cleared.contains) {
+                    throw reader.error(.invalidValue, when.path, when.value,
+                                       "column '\(both)' is both set and cleared, which no update can be; remove one")
+                }
+            }
+            if let fieldsEntry = fields["fields"] {
+                let names = try reader.stringList(fieldsEntry.value, fieldsEntry.path)
+                guard !names.isEmpty else {
+                    throw reader.error(.invalidValue, fieldsEntry.path, fieldsEntry.value,
+                                       "the list is empty; list the published field names the event carries, or remove fields to carry them all")
+                }
+                for (index, name) in names.enumerated() {
+                    if names[..<index].contains(name) {
+                        throw reader.error(.invalidValue, fieldsEntry.path + "[\(index)]", fieldsEntry.value, "field '\(name)' is listed twice")
+                    }
+                    guard published.contains(name) else {
+                        var message = "'\(name)' is not a published field name; list names from the mapping's fields (after renames): "
+                            + published.joined(separator: ", ")
+                        if let closest = Levenshtein.closest(to: name, in: published), closest.distance <= 3 {
+                            message += " (did you mean '\(closest.candidate)'?)"
+                        }
+                        throw reader.error(.invalidValue, fieldsEntry.path + "[\(index)]", fieldsEntry.value, message)
+                    }
+                }
+                rule.fields = names
+            }
+            if let catchAll = rules.firstIndex(where: \.matchesEveryUpdate) {
+                throw reader.error(.invalidValue, path, item,
+                                   "rule \(entry.path)[\(catchAll)] has no when and matches every update, so this rule is never reached; move it before that rule or remove it")
+            }
+            rules.append(rule)
+        }
+        return rules
+    }
+
+    /// A column name or a list of them (`deleted_at` or `[email, phone]`).
+    func columnNames(_ entry: YAMLReader.Entry) throws(ConfigurationError) -> [String] {
+        let names: [String]
+        if case .sequence = entry.value {
+            names = try reader.stringList(entry.value, entry.path)
+        } else {
+            names = [try reader.string(entry.value, entry.path)]
+        }
+        guard !names.isEmpty else {
+            throw reader.error(.invalidValue, entry.path, entry.value, "the list is empty; name at least one column")
+        }
+        return names
+    }
+
+    static let transformKeys = ["as", "hash", "key", "mask"]
+    /// The shortest HMAC key accepted, in bytes (the hash's output size).
+    static let minimumKeyBytes = 32
+
+    /// A field given as a mapping: `{as: fieldName, hash: hmac-sha256, key: ...}` or `{as: fieldName, mask: last4}`.
+    func decodeTransformedField(_ item: YAMLReader.Entry) throws(ConfigurationError) -> (field: String, transform: FieldTransform) {
+        let section = try reader.entries(item.value, item.path)
+        try reader.checkKeys(section, allowed: Self.transformKeys, in: item.path, place: "in \(item.path)")
+        let fields = MappingFields(entries: section)
+        let field = try fields["as"].map { (entry) throws(ConfigurationError) in try reader.string(entry.value, entry.path) } ?? item.key
+        switch (fields["hash"], fields["mask"]) {
+        case (nil, nil):
+            throw reader.error(.invalidValue, item.path, item.value,
+                               "names no transform; write {as: \(field), hash: hmac-sha256, key: \"${PII_KEY}\"} or {as: \(field), mask: last4}, or column: fieldName for the value as it is")
+        case (.some, .some):
+            throw reader.error(.invalidValue, item.path, item.value, "has both hash and mask; give one")
+        case (let hash?, nil):
+            let name = try reader.string(hash.value, hash.path)
+            guard name == "hmac-sha256" else {
+                throw reader.error(.invalidValue, hash.path, hash.value, "'\(name)' is not a hash WalBridge has; write hash: hmac-sha256")
+            }
+            let keyEntry = try reader.required(section, "key", in: item.path, item.value,
+                                               hint: "write key: \"${PII_KEY}\" (a secret of at least \(Self.minimumKeyBytes) bytes, from the environment or ${file:/path})")
+            let key = try reader.string(keyEntry.value, keyEntry.path, sensitive: true)
+            let bytes = Array(key.utf8)
+            guard bytes.count >= Self.minimumKeyBytes else {
+                throw reader.error(.invalidValue, keyEntry.path, keyEntry.value,
+                                   "the HMAC key is \(bytes.count) bytes long; it must be at least \(Self.minimumKeyBytes) bytes (for example the output of `openssl rand -hex 32`)")
+            }
+            return (field, .hmacSHA256(key: SecretKey(bytes)))
+        case (nil, let mask?):
+            if let key = fields["key"] {
+                throw reader.error(.invalidValue, key.path, key.value, "key applies to hash, not to mask; remove it")
+            }
+            let name = try reader.string(mask.value, mask.path)
+            guard name == "last4" else {
+                throw reader.error(.invalidValue, mask.path, mask.value, "'\(name)' is not a mask WalBridge has; write mask: last4")
+            }
+            return (field, .maskLast4)
+        }
     }
 
     func decodeFields(_ node: Node, _ fields: MappingFields, path: String) throws(ConfigurationError) -> [FieldMapping] {
@@ -239,13 +381,19 @@ struct MappingDecoder {
             guard !item.key.isEmpty else {
                 throw reader.error(.invalidValue, item.path, item.keyNode, "a column name is empty")
             }
-            let field = YAMLReader.isNull(item.value) ? item.key : try reader.string(item.value, item.path)
+            var field = item.key
+            var transform: FieldTransform?
+            if case .mapping = item.value {
+                (field, transform) = try decodeTransformedField(item)
+            } else if !YAMLReader.isNull(item.value) {
+                field = try reader.string(item.value, item.path)
+            }
             if let other = columnByField[field] {
                 throw reader.error(.invalidValue, item.path, item.value,
                                    "columns '\(other)' and '\(item.key)' are both published as '\(field)'; give each its own field name")
             }
             columnByField[field] = item.key
-            result.append(FieldMapping(column: item.key, field: field))
+            result.append(FieldMapping(column: item.key, field: field, transform: transform))
         }
         return result
     }

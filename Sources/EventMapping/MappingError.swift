@@ -26,6 +26,9 @@ public struct MappingError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidTopic(problem: String)
         /// A logical message's content is not JSON.
         case invalidMessageContent(prefix: String)
+        /// The mapping's update rules or `skip_unchanged` need the old row,
+        /// which the table's replica identity did not send.
+        case oldRowNotSent
     }
 
     /// The table (nil for a logical message).
@@ -61,6 +64,9 @@ public struct MappingError: Error, Sendable, Hashable, CustomStringConvertible {
             detail = "the outbox topic for this row is invalid: \(problem)"
         case .invalidMessageContent(let prefix):
             detail = "the content of a message with prefix '\(prefix)' is not JSON; emit JSON with pg_logical_emit_message"
+        case .oldRowNotSent:
+            detail = "the update rules (when) or skip_unchanged need the old row, which Postgres did not send; run ALTER TABLE "
+                + (table?.sqlQuoted ?? "the table") + " REPLICA IDENTITY FULL"
         }
         return "cannot map \(subject): \(detail)"
     }

@@ -1,4 +1,5 @@
 import Metrics
+import EventMapping
 import PostgresReplication
 import Synchronization
 
@@ -60,13 +61,15 @@ public final class BridgeMetrics: Sendable {
         public static let slotGapBytes = "walbridge_slot_gap_bytes"
         public static let postgresStandby = "walbridge_postgres_standby"
         public static let slotFailoverReady = "walbridge_slot_failover_ready"
+        public static let updatesSkipped = "walbridge_updates_skipped_total"
+        public static let updatesUnmatched = "walbridge_updates_unmatched_total"
 
         /// Every metric name above.
         public static let all = [
             eventsPublished, eventsFailed, eventsDeadLettered, transactions, bytesRead, inflightEvents, inflightBytes,
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
             postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
-            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes, postgresStandby, slotFailoverReady,
+            snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes, postgresStandby, slotFailoverReady, updatesSkipped, updatesUnmatched,
         ]
     }
 
@@ -138,6 +141,13 @@ public final class BridgeMetrics: Sendable {
     /// One event could not be published (before it is retried or dead-lettered).
     public func eventFailed(table: String, eventType: String) {
         counter(in: failed, Name.eventsFailed, table: table, eventType: eventType).increment()
+    }
+
+    /// An update of `table` published nothing: `skip_unchanged` found none of
+    /// the mapping's columns changed, or no update rule matched.
+    public func updateNotPublished(table: String, _ reason: QuietUpdate) {
+        let name = reason == .unchanged ? Name.updatesSkipped : Name.updatesUnmatched
+        Counter(label: name, dimensions: [("table", table)], factory: factory).increment()
     }
 
     /// One record went to the dead-letter topic.

@@ -77,6 +77,11 @@ struct SourcePreflight {
         var wouldCreate: [String] = []
         var keyColumns: [QualifiedName: [String]] = [:]
         var publicationTables: [PublicationTable] = []
+        /// Tables under REPLICA IDENTITY FULL: Postgres 15 rejects their UPDATE and
+        /// DELETE when a column list leaves out a replica-identity column, so a
+        /// publication WalBridge creates lists none for them (all columns are sent,
+        /// only the mapped ones published).
+        var fullIdentityTables: Set<QualifiedTable> = []
         let types = TypeCatalog(connection)
         var columns: [QualifiedName: [String: ColumnDescription]] = [:]
 
@@ -86,6 +91,14 @@ struct SourcePreflight {
             case .table(let tableMapping):
                 let table = try requireTable(tableMapping.table, connection, where_)
                 try requireColumns(tableMapping.fields.map(\.column), of: table, tableMapping.table, where_, key: "fields")
+                try requireColumns(tableMapping.ruleOnlyColumns, of: table, tableMapping.table, where_, key: "events.update")
+                if tableMapping.needsOldRow && table.replicaIdentity != "f" {
+                    let rules = tableMapping.events.updateRules.contains { !$0.matchesEveryUpdate }
+                    let what = [rules ? "events.update rules with when" : nil, tableMapping.skipUnchanged ? "skip_unchanged" : nil]
+                        .compactMap { $0 }.joined(separator: " and ")
+                    throw BridgeError(.configuration,
+                        "\(where_): \(what) compare the old and new row, but table \(tableMapping.table) has REPLICA IDENTITY \(Self.identityName(table.replicaIdentity)), so Postgres does not send the old row; run ALTER TABLE \(tableMapping.table.sqlQuoted) REPLICA IDENTITY FULL")
+                }
                 let key: [String]
                 if let configured = tableMapping.key {
                     try requireColumns(configured, of: table, tableMapping.table, where_, key: "key")
@@ -113,10 +126,12 @@ struct SourcePreflight {
                     throw BridgeError(.configuration,
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
                 }
-                let columns = orderedUnique(key + tableMapping.fields.map(\.column))
+                // The rules' columns too (`deleted_at`): the mapper reads them, unpublished.
+                let columns = orderedUnique(key + tableMapping.readColumns)
                 publicationTables.append(PublicationTable(
                     table: QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table),
                     columns: columns, rowFilter: tableMapping.rowFilter))
+                if table.replicaIdentity == "f" { fullIdentityTables.insert(publicationTables[publicationTables.count - 1].table) }
             case .outbox(let outbox):
                 let table = try requireTable(outbox.table, connection, where_)
                 columns[outbox.table] = try types.describe(outbox.table) ?? [:]
@@ -135,7 +150,7 @@ struct SourcePreflight {
 
         let standby = try connection.isInRecovery()
         try checkServerRole(connection, standby: standby)
-        try checkPublication(connection, tables: publicationTables, standby: standby, wouldCreate: &wouldCreate)
+        try checkPublication(connection, tables: publicationTables, standby: standby, fullIdentityTables: fullIdentityTables, wouldCreate: &wouldCreate)
 
         var slot = try connection.slot(named: configuration.postgres.slot)
         var createdSlotAt: LSN?
@@ -243,11 +258,17 @@ struct SourcePreflight {
         return findings
     }
 
-    private func checkPublication(_ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, wouldCreate: inout [String]) throws {
+    private func checkPublication(
+        _ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, fullIdentityTables: Set<QualifiedTable>,
+        wouldCreate: inout [String]
+    ) throws {
         let name = configuration.postgres.publication
         guard !tables.isEmpty || configuration.messageMappings.isEmpty == false else { return }
         guard let publication = try connection.publication(named: name) else {
             guard !tables.isEmpty else { return }
+            let tables = tables.map { item in
+                fullIdentityTables.contains(item.table) ? PublicationTable(table: item.table, columns: nil, rowFilter: item.rowFilter) : item
+            }
             let statement = connection.createPublicationStatement(named: name, tables: tables)
             if standby {
                 throw BridgeError(.configuration,
@@ -297,6 +318,16 @@ struct SourcePreflight {
         return table
     }
 
+    /// `DEFAULT`, `USING INDEX`, `FULL` or `NOTHING` for `pg_class.relreplident`.
+    static func identityName(_ identity: Character) -> String {
+        switch identity {
+        case "f": "FULL"
+        case "i": "USING INDEX"
+        case "n": "NOTHING"
+        default: "DEFAULT"
+        }
+    }
+
     private func requireColumns(_ columns: [String], of table: CatalogTable, _ name: QualifiedName, _ where_: String, key: String) throws {
         let existing = Set(table.columns.map(\.name))
         for column in columns where !existing.contains(column) {
@@ -326,7 +357,7 @@ struct SourcePreflight {
     ) -> [String] {
         let table = mapping.table
         var warnings: [String] = []
-        let publishesOld = mapping.events.update != nil || mapping.events.delete != nil
+        let publishesOld = mapping.events.publishesUpdates || mapping.events.delete != nil
         if identity == "n" {
             if publishesOld {
                 warnings.append("\(table) has REPLICA IDENTITY NOTHING: Postgres rejects UPDATE and DELETE on it while it is published; use DEFAULT or FULL")
@@ -340,7 +371,7 @@ struct SourcePreflight {
             warnings.append("\(table): key column(s) \(keyOutside.joined(separator: ", ")) are not in the replica identity (\(identityName)), so delete events cannot be keyed and will fail to map; use key columns of the replica identity, or ALTER TABLE \(table.sqlQuoted) REPLICA IDENTITY FULL")
         }
         var limits: [String] = []
-        if mapping.events.update != nil {
+        if mapping.events.publishesUpdates {
             limits.append("update events carry no `previous` and no `changedFields`")
             let toasted = mapping.fields.filter { columns[$0.column]?.toastable == true && !identityColumns.contains($0.column) }
             if !toasted.isEmpty {

@@ -222,7 +222,7 @@ final class StreamPipeline {
             }
             let records: [EventRecord]
             do {
-                records = try mapper.map(change, transaction: transaction)
+                records = try mapper.map(change, transaction: transaction) { metrics.updateNotPublished(table: currentTable, $0) }
             } catch {
                 try unmappableChange(change, transaction: transaction, error: error)
                 return
@@ -615,7 +615,8 @@ final class StreamPipeline {
     /// The columns a mapping publishes, and its topic.
     private static func allowlist(of mapping: Mapping?) -> (columns: Set<String>, topic: String) {
         switch mapping {
-        case .table(let table): return (Set(table.fields.map(\.column) + (table.key ?? [])), table.topic)
+        // Transformed (hashed, masked) columns are left out: a dead letter never carries their raw value.
+        case .table(let table): return (Set(table.fields.filter { $0.transform == nil }.map(\.column) + (table.key ?? [])), table.topic)
         case .outbox(let outbox):
             return ([outbox.columns.aggregateType, outbox.columns.aggregateID, outbox.columns.eventType, outbox.columns.payload], outbox.topic)
         case .message, nil: return ([], "")
