@@ -14,6 +14,7 @@
 # Then runs bench/snapshot.sh (backfill of 1,000,000 rows, issue 8).
 #
 #   bash bench/run.sh   (settings: ROWS=200000 BIG_ROWS=1000000 LATENCY_SECONDS=20 IDLE_SECONDS=10 SSLMODE=disable)
+#   CATCH_UP_ONLY=1 bash bench/run.sh --version 17   only the two catch-up ratios (bench/versions.sh runs it per version)
 # Its own cluster per Postgres version (--version N or PG_VERSION=N, 15 by default):
 # /tmp/walbridge-bench-pg and port 54339 for 15, /tmp/walbridge-bench-pg<N> and 54339 + (N - 15) otherwise.
 export WALBRIDGE_PG_DIR="${WALBRIDGE_BENCH_PG_DIR:-}" WALBRIDGE_PG_PORT="${WALBRIDGE_BENCH_PG_PORT:-}"
@@ -101,6 +102,20 @@ many_recv=$recv_s many_bridge=$bridge_s many_cpu=$bridge_cpu_s many_broker_cpu=$
 log "throughput: one $rows-row transaction"
 catch_up "$rows" single
 single_recv=$recv_s single_bridge=$bridge_s single_cpu=$bridge_cpu_s single_broker_cpu=$broker_cpu_s
+if [ "${CATCH_UP_ONLY:-0}" = 1 ]; then
+    server_version="$(admin_psql -d postgres -tAc "SHOW server_version")"
+    {
+        echo "Postgres $server_version ($PG_BIN); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); commit $(git rev-parse --short HEAD); $(date -u +%Y-%m-%d); sslmode=$sslmode."
+        echo
+        echo "| measurement | pg_recvlogical $server_version | WalBridge | ratio / target |"
+        echo "|---|---|---|---|"
+        printf '| %s single-row transactions | %.2f s (%.0f rows/s) | %.2f s (%.0f events/s; CPU %.2f s) | %.2f (≥ 0.9) |\n' "$rows" \
+            "$many_recv" "$(calc "$rows / $many_recv")" "$many_bridge" "$(calc "$rows / $many_bridge")" "$many_cpu" "$(calc "$many_recv / $many_bridge")"
+        printf '| one %s-row transaction | %.2f s (%.0f rows/s) | %.2f s (%.0f events/s; CPU %.2f s) | %.2f (≥ 0.9) |\n' "$rows" \
+            "$single_recv" "$(calc "$rows / $single_recv")" "$single_bridge" "$(calc "$rows / $single_bridge")" "$single_cpu" "$(calc "$single_recv / $single_bridge")"
+    } | tee "$results/catch-up-$PG_VERSION.md"
+    exit 0
+fi
 log "peak RSS: one $big_rows-row transaction"
 catch_up "$big_rows" single; mv "$results/walbridge-catchup-$big_rows-single.log" "$results/walbridge-rss-$big_rows.log"
 big_recv=$recv_s big_bridge=$bridge_s big_rss=$bridge_rss_mb
