@@ -37,6 +37,16 @@ public struct SlotStatus: Sendable, Hashable {
     /// Postgres 17+: the slot is a failover slot, and (on a standby) a synchronised copy; nil before 17.
     public var failover: Bool? = nil
     public var synced: Bool? = nil
+    /// Postgres 17+, on the primary: the standby slots of `synchronized_standby_slots` and their lag.
+    public var standbySlots: [StandbySlot] = []
+
+    /// A standby's physical slot on the primary, as `status` shows it.
+    public struct StandbySlot: Sendable, Hashable {
+        public var slot: String
+        public var active: Bool
+        /// `pg_current_wal_lsn() - restart_lsn`: how far the standby is behind.
+        public var lagBytes: Int64
+    }
 
     /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
     public var json: String {
@@ -49,6 +59,9 @@ public struct SlotStatus: Sendable, Hashable {
             + (serverVersion.map { ", \"serverVersion\": \"\($0)\", \"serverVersionNum\": \($0.number)" } ?? "")
             + (serverVersion == nil ? "" : ", \"serverRole\": \"\(isStandby ? "standby" : "primary")\", "
                 + "\"failover\": \(failover.map(String.init) ?? "null"), \"synced\": \(synced.map(String.init) ?? "null")")
+            + (standbySlots.isEmpty ? "" : ", \"standbySlots\": [" + standbySlots.map {
+                "{\"slot\": \(LineLogHandler.quoted($0.slot)), \"active\": \($0.active), \"lagBytes\": \($0.lagBytes)}"
+            }.joined(separator: ", ") + "]")
             + (snapshotProgress.map { ", \"snapshot\": " + Self.json($0, job: snapshotJob!) } ?? "")
             + (gap.map { ", \"gap\": " + gapJSON($0) } ?? "") + "}"
     }
@@ -91,6 +104,7 @@ public struct SlotStatus: Sendable, Hashable {
           + (failover.map { failover in
               [("failover slot", failover ? "yes" + (synced == true && isStandby ? " (a synchronised copy on this standby)" : "") : "no (set postgres.failover_slot: true to keep a copy on standbys)")]
           } ?? [])
+          + standbySlots.map { ("standby slot", "\($0.slot): " + ($0.active ? "streaming" : "NOT streaming") + ", \(Self.bytes($0.lagBytes)) behind") }
           + (snapshotProgress.map { [("snapshot", $0.line + " (unfinished; `walbridge snapshot` or `walbridge run` resumes it)")] } ?? [])
             + (gap.map { gap in
                 gapUnrecorded
@@ -172,6 +186,17 @@ public enum SourceStatus {
         if connection.version.supportsFailoverSlots {
             status.failover = result.value(0, "failover") == "t"
             status.synced = result.value(0, "synced") == "t"
+            if !status.isStandby {
+                // The standbys a failover slot waits for, and how far each is behind.
+                let standbys = try? connection.query("""
+                    SELECT p.slot_name, p.active, pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), p.restart_lsn)::bigint::text
+                    FROM unnest(string_to_array(replace(current_setting('synchronized_standby_slots'), ' ', ''), ',')) AS n(name)
+                    JOIN pg_catalog.pg_replication_slots p ON p.slot_name = n.name AND p.slot_type = 'physical'
+                    """)
+                status.standbySlots = standbys?.rows.compactMap { row in
+                    row[0].map { SlotStatus.StandbySlot(slot: $0, active: row[1] == "t", lagBytes: Int64(row[2] ?? "") ?? 0) }
+                } ?? []
+            }
         }
         if let checkpoint {
             status.checkpointLSN = checkpoint.lsn

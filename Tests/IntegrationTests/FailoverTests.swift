@@ -160,6 +160,9 @@ struct FailoverTests {
             try standby.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'walbridge_failover' AND synced AND NOT temporary").rows.count == 1
         }
         #expect(try primary.query("SELECT failover FROM pg_replication_slots WHERE slot_name = 'walbridge_failover'").rows.first?.first == "t")
+        let status = try WalBridgeProcess.run(["status", "--config", config, "--json"])
+        #expect(status.stdout.contains(#""failover": true"#) && status.stdout.contains(#""standbySlots": [{"slot": "standby1", "active": true"#),
+                "status shows the failover slot and its standby: \(status.stdout)")
 
         let writer = MixedWriter(
             conninfo: "host=\(pair.primary.directory),\(pair.standbyDirectory) port=\(pair.primary.port),\(pair.standbyPort) user=postgres dbname=auth target_session_attrs=primary",
