@@ -126,7 +126,7 @@ struct OperationsTests {
         #expect(table.status == 0)
         #expect(table.stdout.contains("confirmed flush LSN") && table.stdout.contains(setup.database.slot))
         #expect(table.stdout.contains("earliest replayable LSN  \(slot.confirmedFlushLSN!)"))
-        #expect(table.stdout.contains("server                   Postgres \(ServerVersion(serverVersionNum: versionNum)!): failover slots"), "\(table.stdout)")
+        #expect(table.stdout.contains("server                   Postgres \(ServerVersion(serverVersionNum: versionNum)!) (primary): failover slots"), "\(table.stdout)")
         for output in [result.stdout, result.stderr, table.stdout, table.stderr, refused.stderr] {
             #expect(!output.contains(TestDatabase.password))
         }
