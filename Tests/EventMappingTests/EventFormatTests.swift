@@ -205,4 +205,20 @@ struct EventFormatTests {
         #expect(records.last?.isTombstone == true)
         #expect(Fixtures.text(records.last?.key) == #"{"userId":42}"#)
     }
+
+    @Test(arguments: ["cloudevents", "cloudevents-structured", "debezium"])
+    func schemaDescribesTheFormatsValue(format: String) throws {
+        let yaml = Fixtures.designYAML(replacing: "    key: [id]\n", with: "    key: [id]\n    format: \(format)\n")
+        let schemas = try TruncateAndSchemaTests.schemas(yaml)
+        #expect(schemas.map(\.eventType) == ["UserRegistered", "UserUpdated", "UserDeleted"])
+        let mapper = try Fixtures.mapper(yaml)
+        let changes = [Self.insert(), Self.update(full: true), Self.delete(full: false)]
+        for (schema, change) in zip(schemas, changes) {
+            let value = try Self.json(try Self.one(mapper, change).value)
+            #expect(JSONSchemaCheck.errors(value, against: schema.schema).isEmpty, "\(format) \(schema.eventType): \(JSONSchemaCheck.errors(value, against: schema.schema))")
+            // The default envelope is not this format's value.
+            let envelope = try Self.envelope(change)
+            #expect(!JSONSchemaCheck.errors(envelope, against: schema.schema).isEmpty)
+        }
+    }
 }
