@@ -57,7 +57,7 @@ extension EventMapper {
         } else {
             event = fixedEvent!
         }
-        if let parts = compiled.formatParts {
+        if compiled.hasFormatParts, let parts = compiled.formatParts {
             return try mapFormattedChange(change, compiled: compiled, parts: parts, event: event, indexes: indexes, transaction: transaction,
                                           snapshot: snapshot, fail: { reason throws(MappingError) in throw fail(reason) })
         }
