@@ -220,6 +220,10 @@ struct MappingDecoder {
             mapping.format = try reader.choice(entry.value, entry.path, EventFormat.self)
         }
         if let entry = fields["cloudevents"], !YAMLReader.isNull(entry.value) {
+            guard mapping.format == .cloudevents || mapping.format == .cloudeventsStructured else {
+                throw reader.error(.invalidValue, entry.path, entry.value,
+                                   "cloudevents settings apply to the cloudevents formats, but \(path) is published as \(mapping.format.rawValue); set format: cloudevents (or cloudevents-structured), or remove cloudevents")
+            }
             let section = try reader.entries(entry.value, entry.path)
             try reader.checkKeys(section, allowed: ["source", "type_prefix"], in: entry.path, place: "in \(entry.path)")
             for item in section where !YAMLReader.isNull(item.value) {

@@ -73,6 +73,9 @@ struct EventFormatTests {
         #expect(table2.format == .cloudeventsStructured)
         let wrong = Fixtures.error(Fixtures.designYAML(replacing: "    key: [id]\n", with: "    key: [id]\n    format: cloudevent\n"))
         #expect(wrong?.description.contains("did you mean 'cloudevents'") == true)
+        let stray = Fixtures.error(Fixtures.designYAML(replacing: "    key: [id]\n", with: "    key: [id]\n    cloudevents: {source: /auth}\n"))
+        #expect(stray?.description.contains("cloudevents settings apply to the cloudevents formats") == true)
+        #expect(stray?.keyPath == "mappings[0].cloudevents")
     }
 
     @Test func cloudEventsBinaryInsertUpdateDelete() throws {
