@@ -24,7 +24,7 @@ struct EventFormatsEndToEndTests {
     static func run(format: String) throws -> [ReceivedEvent] {
         let setup = try BridgeTestSetup()
         let bridge = try setup.startBridge(configuration: try setup.configuration(
-            mappingExtra: "    format: \(format)\n    cloudevents: {type_prefix: com.example.auth.}"))
+            mappingExtra: "    format: \(format)" + (format.hasPrefix("cloudevents") ? "\n    cloudevents: {type_prefix: com.example.auth.}" : "")))
         let collector = try setup.collector()
         let id = try setup.database.sql("""
             INSERT INTO users (username, first_name, last_name, email, password_hash)
