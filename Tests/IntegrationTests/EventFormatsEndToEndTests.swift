@@ -135,4 +135,40 @@ struct EventFormatsEndToEndTests {
             #expect((event.envelope["ts_ms"] as? NSNumber).map { $0.int64Value > 1_700_000_000_000 } == true, "ts_ms is milliseconds")
         }
     }
+
+    @Test("snapshot rows: ce_snapshot / snapshot true through the SDK, Debezium op r with snapshot \"true\"",
+          .enabled(if: hasSDK, "python3 cannot import cloudevents.kafka: run scripts/test.sh (it installs cloudevents) or pip install cloudevents"),
+          arguments: ["cloudevents", "cloudevents-structured", "debezium"])
+    func snapshotRows(format: String) throws {
+        let setup = try BridgeTestSetup()
+        try setup.database.sql("""
+            INSERT INTO users (username, first_name, last_name, email, password_hash)
+            SELECT 'snap' || g, 'First' || g, 'Last', 'snap' || g || '@example.com', 'secret-hash'
+            FROM generate_series(1, 3) g
+            """)
+        var options = BridgeTestSetup.testOptions()
+        options.snapshot = SnapshotRequest(tables: [], filter: nil)
+        let bridge = RunningBridge(configuration: try setup.configuration(mappingExtra: "    format: \(format)\n    snapshot: {event: UserSnapshotted}"),
+                                   options: options)
+        #expect(try bridge.wait(timeout: .seconds(60)) == nil)
+        let events = try setup.collector().collect(count: 4, timeout: .seconds(5))
+        try #require(events.count == 3, "one record per row, no more")
+        switch format {
+        case "debezium":
+            for event in events {
+                #expect(event.envelope["op"] as? String == "r")
+                #expect(event.envelope["before"] is NSNull)
+                #expect((event.envelope["source"] as? [String: Any])?["snapshot"] as? String == "true")
+                #expect((event.envelope["after"] as? [String: Any])?["lastName"] as? String == "Last")
+            }
+        default:
+            let parsed = try Self.parse(events, mode: format == "cloudevents" ? "binary" : "structured")
+            for (event, record) in zip(parsed, events) {
+                #expect(event.attributes["type"] == "UserSnapshotted")
+                #expect(event.attributes["snapshot"].map { $0.lowercased() } == "true")
+                #expect(event.attributes["subject"] == record.key)
+                #expect(event.data["lastName"] as? String == "Last")
+            }
+        }
+    }
 }
