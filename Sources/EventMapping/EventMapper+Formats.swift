@@ -11,7 +11,7 @@ extension CompiledTableMapping {
         let debeziumSourcePrefix: [UInt8]
         /// `,"db":"…","schema":"…","table":"…","txId":` (Debezium).
         let debeziumSourceMiddle: [UInt8]
-        /// Per field, `"column":` (the Debezium key is the published names too: see docs/events.md).
+        /// Built once per mapping, when the mapper is made.
         init(mapping: TableMapping, database: String) {
             format = mapping.format
             ceSource = Array((mapping.cloudEvents.source ?? "/walbridge/\(database)/\(mapping.table.schema).\(mapping.table.table)").utf8)
