@@ -103,7 +103,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge", "HTTPTestClient"]
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge", "HTTPTestClient"],
+            exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.
         .target(name: "HTTPTestClient", path: "Tests/HTTPTestClient"),

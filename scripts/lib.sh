@@ -188,6 +188,17 @@ install_dependencies() {
         useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
     fi
     fetch_postgres_build
+    install_cloudevents_sdk
+}
+
+# The CloudEvents Python SDK, which EventFormatsEndToEndTests parses the
+# cloudevents records with (the tests skip, saying so, without it).
+CLOUDEVENTS_SDK_VERSION=1.11.0
+install_cloudevents_sdk() {
+    python3 -c "import cloudevents.kafka" 2>/dev/null && return 0
+    log "installing the CloudEvents Python SDK (cloudevents==$CLOUDEVENTS_SDK_VERSION)"
+    python3 -m pip install -q "cloudevents==$CLOUDEVENTS_SDK_VERSION" \
+        || echo "could not install cloudevents==$CLOUDEVENTS_SDK_VERSION from PyPI; the CloudEvents end-to-end tests will skip" >&2
 }
 
 # The admin connection (superuser over the cluster's Unix socket, trust auth).

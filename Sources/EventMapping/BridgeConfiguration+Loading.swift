@@ -103,7 +103,7 @@ extension BridgeConfiguration {
 
         let mappingsEntry = try reader.required(entries, "mappings", in: "", root,
                                                 hint: "add a mappings: list with at least one table (see the example in the documentation)")
-        let mappings = try MappingDecoder(reader: reader).decodeAll(mappingsEntry.value)
+        let mappings = try MappingDecoder(reader: reader, defaultFormat: kafka.format).decodeAll(mappingsEntry.value)
 
         if let deadLetterTopic = kafka.deadLetterTopic,
            let clash = mappings.first(where: { mapping in
@@ -174,7 +174,7 @@ extension BridgeConfiguration {
 
     static func decodeKafka(_ node: Node, reader: YAMLReader) throws(ConfigurationError) -> KafkaSettings {
         let section = try reader.entries(node, "kafka")
-        try reader.checkKeys(section, allowed: ["bootstrap_servers", "properties", "dead_letter_topic"], in: "kafka", place: "in kafka")
+        try reader.checkKeys(section, allowed: ["bootstrap_servers", "properties", "dead_letter_topic", "format"], in: "kafka", place: "in kafka")
         let serversEntry = try reader.required(section, "bootstrap_servers", in: "kafka", node,
                                                hint: "write bootstrap_servers: HOST:PORT[,HOST:PORT...]")
         var settings = KafkaSettings(bootstrapServers: try reader.string(serversEntry.value, serversEntry.path))
@@ -189,6 +189,8 @@ extension BridgeConfiguration {
                     settings.properties[property.key] = try reader.text(
                         property.value, property.path, expected: "a single value (string, number or boolean)", sensitive: true)
                 }
+            case "format":
+                settings.format = try reader.choice(entry.value, entry.path, EventFormat.self)
             case "dead_letter_topic":
                 if let topic = try reader.optionalString(entry.value, entry.path) {
                     if let problem = KafkaTopicName.problem(topic) {

@@ -50,6 +50,8 @@ public struct BridgeConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var properties: [String: String]
         /// `dead_letter_topic`: where unpublishable records go; nil = off.
         public var deadLetterTopic: String?
+        /// `format` (default `walbridge`): the format of every table mapping without its own `format:`.
+        public var format: EventFormat = .walbridge
 
         public init(bootstrapServers: String, properties: [String: String] = [:], deadLetterTopic: String? = nil) {
             self.bootstrapServers = bootstrapServers

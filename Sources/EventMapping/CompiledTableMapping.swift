@@ -59,6 +59,10 @@ final class CompiledTableMapping: Sendable {
     let decidesUpdates: Bool
     /// The columns an update decision reads: `columns`, then the rules' other columns.
     let readColumns: [String]
+    /// The constants of a non-default `format`; nil for `walbridge` (checked once per change).
+    let formatParts: FormatParts?
+    /// `formatParts != nil`, read without copying the parts (no retains on the default path).
+    let hasFormatParts: Bool
     private let lastReadIndexes = Mutex<(columns: [Relation.Column], indexes: [Int?])?>(nil)
     /// The mapped columns' indexes in the last relation seen: the assembler
     /// hands the same relation (one columns buffer) for every change of a table,
@@ -126,6 +130,8 @@ final class CompiledTableMapping: Sendable {
         }
         skipUnchanged = mapping.skipUnchanged
         decidesUpdates = rules != nil || mapping.skipUnchanged
+        formatParts = mapping.format == .walbridge ? nil : FormatParts(mapping: mapping, database: database)
+        hasFormatParts = formatParts != nil
     }
 
     /// The relation's column index of each read column (`readColumns`), nil when the relation lacks it.

@@ -57,6 +57,10 @@ extension EventMapper {
         } else {
             event = fixedEvent!
         }
+        if compiled.hasFormatParts, let parts = compiled.formatParts {
+            return try mapFormattedChange(change, compiled: compiled, parts: parts, event: event, indexes: indexes, transaction: transaction,
+                                          snapshot: snapshot, fail: { reason throws(MappingError) in throw fail(reason) })
+        }
         // The common case, an insert (or a snapshot row) with every mapped
         // column at hand: written straight from the row, with no slot array.
         if change.operation == .insert, let new = change.new, !indexes.contains(nil),

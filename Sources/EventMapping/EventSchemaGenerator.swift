@@ -111,7 +111,8 @@ public enum EventSchemaGenerator {
                     throw EventSchemaError("no column types for \(table.table); is the table there?")
                 }
                 let key = table.key ?? keyColumns[table.table] ?? []
-                result += try tableSchemas(table, columns: described, key: key)
+                let schemas = try tableSchemas(table, columns: described, key: key)
+                result += table.format == .walbridge ? schemas : schemas.map { formatted($0, table) }
             case .outbox(let outbox):
                 result.append(EventSchema(
                     eventType: "*", origin: "outbox \(outbox.table)", topic: outbox.topic,
@@ -227,6 +228,78 @@ public enum EventSchemaGenerator {
                                  dataSchema: truncateData, extra: [], defs: [])))
         }
         return schemas
+    }
+
+    /// The value schema of a table mapping's event in its `format` (truncate
+    /// events keep the envelope): CloudEvents binary, `data` alone; structured,
+    /// the attributes and `data`; Debezium, before/after/source/op/ts_ms.
+    static func formatted(_ schema: EventSchema, _ mapping: TableMapping) -> EventSchema {
+        guard !schema.origin.hasPrefix("truncate"), case .object(let members) = schema.schema,
+              case .object(let properties)? = members.first(where: { $0.0 == "properties" })?.1,
+              let data = properties.first(where: { $0.0 == "data" })?.1 else { return schema }
+        let defs = members.first { $0.0 == "$defs" }
+        let title = members.first { $0.0 == "title" }?.1 ?? .string(schema.eventType)
+        func document(_ description: String, _ body: [(String, JSONDocument)]) -> JSONDocument {
+            var result: [(String, JSONDocument)] = [("$schema", .string(draft)), ("title", title), ("description", .string(description))]
+            result += body
+            if let defs { result.append(defs) }
+            return .object(result)
+        }
+        func text(_ extra: [(String, JSONDocument)] = []) -> JSONDocument { .object([("type", .string("string"))] + extra) }
+        var result = schema
+        switch mapping.format {
+        case .walbridge:
+            return schema
+        case .cloudevents:
+            guard case .object(let dataMembers) = data else { return schema }
+            result.schema = document("the value of a cloudevents record (binary content mode): data alone; the attributes are ce_ headers", dataMembers)
+        case .cloudeventsStructured:
+            let eventType = schema.eventType
+            let required = ["specversion", "id", "source", "type", "time", "subject", "datacontenttype", "lsn", "txid", "schemaversion", "data"]
+            result.schema = document("an application/cloudevents+json value (structured content mode)", [
+                ("type", .string("object")),
+                ("required", .array(required.map { .string($0) })),
+                ("properties", .object([
+                    ("specversion", .object([("const", .string("1.0"))])),
+                    ("id", text([("format", .string("uuid"))])),
+                    ("source", text()),
+                    ("type", .object([("const", .string(mapping.cloudEvents.typePrefix + eventType))])),
+                    ("time", text([("format", .string("date-time"))])),
+                    ("subject", text()),
+                    ("datacontenttype", .object([("const", .string("application/json"))])),
+                    ("lsn", lsnSchema),
+                    ("txid", text([("pattern", .string("^[0-9]+$"))])),
+                    ("schemaversion", .object([("const", .integer(Int64(mapping.schemaVersion)))])),
+                    ("snapshot", .object([("const", .bool(true))])),
+                    ("data", data),
+                ])),
+                ("additionalProperties", .bool(false)),
+            ])
+        case .debezium:
+            let integer = JSONDocument.object([("type", .string("integer")), ("minimum", .integer(0))])
+            let row = nullable(data)
+            let source = JSONDocument.object([
+                ("type", .string("object")),
+                ("required", .array(["version", "connector", "name", "ts_ms", "snapshot", "db", "schema", "table", "txId", "lsn"].map { .string($0) })),
+                ("properties", .object([
+                    ("version", text()), ("connector", .object([("const", .string("postgresql"))])), ("name", text()), ("ts_ms", integer),
+                    ("snapshot", .object([("enum", .array([.string("true"), .string("false")]))])), ("db", text()),
+                    ("schema", .object([("const", .string(mapping.table.schema))])), ("table", .object([("const", .string(mapping.table.table))])),
+                    ("txId", integer), ("lsn", integer),
+                ])),
+                ("additionalProperties", .bool(false)),
+            ])
+            result.schema = document("a Debezium PostgreSQL change event value (JSON converter, no schemas)", [
+                ("type", .string("object")),
+                ("required", .array(["before", "after", "source", "op", "ts_ms"].map { .string($0) })),
+                ("properties", .object([
+                    ("before", row), ("after", row), ("source", source),
+                    ("op", .object([("enum", .array(["c", "u", "d", "r"].map { .string($0) }))])), ("ts_ms", integer),
+                ])),
+                ("additionalProperties", .bool(false)),
+            ])
+        }
+        return result
     }
 
     private static func envelope(

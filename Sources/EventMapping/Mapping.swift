@@ -192,6 +192,10 @@ public struct TableMapping: Sendable, Hashable {
     /// `skip_unchanged` (default false): an update that changes none of
     /// `readColumns` publishes nothing.
     public var skipUnchanged: Bool
+    /// `format` (else `kafka.format`, else `walbridge`): the shape of the published records.
+    public var format: EventFormat = .walbridge
+    /// `cloudevents:` — the CloudEvents `source` and `type` prefix (the two CloudEvents formats).
+    public var cloudEvents: CloudEventsSettings = .init()
 
     public init(
         index: Int = 0, table: QualifiedName, topic: String, key: [String]? = nil, events: Events,
@@ -248,6 +252,30 @@ public struct TableMapping: Sendable, Hashable {
 
     /// The snapshot event type: `snapshot.event`, else the insert event.
     public var snapshotEventType: String? { snapshot.eventType ?? events.insert }
+}
+
+/// `format:` — how a table mapping's changes are written as Kafka records.
+public enum EventFormat: String, Sendable, Hashable, CaseIterable {
+    /// WalBridge's envelope (the default).
+    case walbridge
+    /// CloudEvents 1.0, Kafka protocol binding, binary content mode: `ce_` headers, `data` as the value.
+    case cloudevents
+    /// CloudEvents 1.0, Kafka protocol binding, structured content mode: an `application/cloudevents+json` value.
+    case cloudeventsStructured = "cloudevents-structured"
+    /// The value and key of Debezium's PostgreSQL connector (JSON converter, no schemas).
+    case debezium
+}
+
+/// A table mapping's `cloudevents: {source: ..., type_prefix: ...}`.
+public struct CloudEventsSettings: Sendable, Hashable {
+    /// `source`; nil means `/walbridge/<database>/<schema>.<table>`.
+    public var source: String?
+    /// `type_prefix` (default empty): put before the event name in `type`.
+    public var typePrefix: String
+    public init(source: String? = nil, typePrefix: String = "") {
+        self.source = source
+        self.typePrefix = typePrefix
+    }
 }
 
 /// `kind: outbox`: each inserted row of an outbox table becomes one event

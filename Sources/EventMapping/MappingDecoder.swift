@@ -3,8 +3,10 @@ import Yams
 /// Reads and checks the `mappings:` list.
 struct MappingDecoder {
     let reader: YAMLReader
+    /// `kafka.format`: the format of a table mapping without `format:`.
+    var defaultFormat: EventFormat = .walbridge
 
-    static let tableKeys = ["kind", "table", "topic", "key", "events", "fields", "where", "schema_version", "tombstones", "truncate", "snapshot", "skip_unchanged"]
+    static let tableKeys = ["kind", "table", "topic", "key", "events", "fields", "where", "schema_version", "tombstones", "truncate", "snapshot", "skip_unchanged", "format", "cloudevents"]
     static let outboxKeys = ["kind", "table", "topic", "outbox", "where", "schema_version"]
     static let messageKeys = ["kind", "prefix", "topic", "event", "schema_version"]
     static let kinds = ["table", "outbox", "message"]
@@ -211,6 +213,29 @@ struct MappingDecoder {
             if mapping.skipUnchanged && !events.publishesUpdates {
                 throw reader.error(.invalidValue, entry.path, entry.value,
                                    "skip_unchanged applies to update events, but \(path).events has no update; add events.update or remove skip_unchanged")
+            }
+        }
+        mapping.format = defaultFormat
+        if let entry = fields["format"], !YAMLReader.isNull(entry.value) {
+            mapping.format = try reader.choice(entry.value, entry.path, EventFormat.self)
+        }
+        if let entry = fields["cloudevents"], !YAMLReader.isNull(entry.value) {
+            guard mapping.format == .cloudevents || mapping.format == .cloudeventsStructured else {
+                throw reader.error(.invalidValue, entry.path, entry.value,
+                                   "cloudevents settings apply to the cloudevents formats, but \(path) is published as \(mapping.format.rawValue); set format: cloudevents (or cloudevents-structured), or remove cloudevents")
+            }
+            let section = try reader.entries(entry.value, entry.path)
+            try reader.checkKeys(section, allowed: ["source", "type_prefix"], in: entry.path, place: "in \(entry.path)")
+            for item in section where !YAMLReader.isNull(item.value) {
+                let text = try reader.string(item.value, item.path)
+                if item.key == "source" {
+                    guard !text.isEmpty else {
+                        throw reader.error(.invalidValue, item.path, item.value, "the CloudEvents source must not be empty; write a URI reference such as /auth/users, or remove source")
+                    }
+                    mapping.cloudEvents.source = text
+                } else {
+                    mapping.cloudEvents.typePrefix = text
+                }
             }
         }
         return mapping
