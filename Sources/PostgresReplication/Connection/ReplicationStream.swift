@@ -78,6 +78,9 @@ public final class ReplicationStream {
 
     private var lastStatusSent: ContinuousClock.Instant
     private var lastMessageAt: ContinuousClock.Instant
+    /// When `readEvents` last returned: silence counts only while the consumer
+    /// reads (a consumer paused by backpressure leaves the walsender's messages unread).
+    private var lastReadAt: ContinuousClock.Instant
     private var pinged = false
     private var unsentSince: ContinuousClock.Instant?
     private var confirmedAt: ContinuousClock.Instant?
@@ -121,6 +124,7 @@ public final class ReplicationStream {
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
         self.lastMessageAt = clock.now
+        self.lastReadAt = clock.now
         let timeout = Self.walSenderTimeout(of: connection)
         self.walSenderTimeout = timeout
         self.deadAfter = Self.deadBound(walSenderTimeout: timeout)
@@ -204,6 +208,9 @@ public final class ReplicationStream {
         var handled = 0
         var waited = false
         var stopped = false
+        let gap = clock.now - lastReadAt
+        if gap > .seconds(1) { lastMessageAt += gap }
+        defer { lastReadAt = clock.now }
         while handled < limit {
             let outcome: PostgresConnection.CopyRead
             do {
