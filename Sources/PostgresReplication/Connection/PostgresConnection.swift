@@ -90,7 +90,8 @@ public final class PostgresConnection {
     private static func connectToFirstHost(
         keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
     ) throws(PostgresError) -> OpaquePointer {
-        let hosts = hostOverrides(conninfo: values[0])
+        // The URL is the value of the first `dbname` (the TCP defaults come before it).
+        let hosts = hostOverrides(conninfo: keywords.firstIndex(of: "dbname").map { values[$0] } ?? "")
         guard hosts.count > 1 else {
             return try connect(keywords: keywords, values: values, timeoutSeconds: timeoutSeconds, replication: replication)
         }
