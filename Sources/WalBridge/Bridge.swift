@@ -398,6 +398,12 @@ public final class Bridge {
             "partitioner": "murmur2_random",
             // Find a broker that came back within a second, not librdkafka's default 10 s.
             "reconnect.backoff.max.ms": "1000",
+            // A broker path that stalls without closing (docs/operations.md: half-open
+            // connections): a request unanswered for 30 s (librdkafka's default 60 s)
+            // fails the connection, which librdkafka then reopens; keepalive probes
+            // (off by default) let the kernel end a dead idle connection too.
+            "socket.timeout.ms": "30000",
+            "socket.keepalive.enable": "true",
             "queue.buffering.max.kbytes": String(options.tuning.maxInflightKilobytes),
             "queue.buffering.max.messages": String(options.tuning.maxInflightEvents * 2),
         ]

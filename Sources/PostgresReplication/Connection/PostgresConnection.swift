@@ -16,6 +16,17 @@ public final class PostgresConnection {
     public static let sessionOptions =
         "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c lc_monetary=C"
 
+    /// TCP settings for a path that stalls without closing (a NAT or firewall
+    /// that dropped the connection's state): keepalive probes after 10 s of
+    /// silence, every 5 s, 3 unanswered ones end the connection (about 25 s);
+    /// data the server has not acknowledged for 30 s ends it too
+    /// (`tcp_user_timeout`, Linux). They are passed before `dbname`, so the same
+    /// settings in the user's URL win (docs/operations.md: half-open connections).
+    public static let tcpDefaults: [(keyword: String, value: String)] = [
+        ("keepalives", "1"), ("keepalives_idle", "10"), ("keepalives_interval", "5"),
+        ("keepalives_count", "3"), ("tcp_user_timeout", "30000"),
+    ]
+
     /// Opens a connection.
     ///
     /// - Parameters:
@@ -31,8 +42,9 @@ public final class PostgresConnection {
     ) throws(PostgresError) {
         // `dbname` with expand_dbname=1 takes a whole URL or conninfo; the keywords
         // after it override what the URL says, so our session settings always win.
-        var keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding"]
-        var values = [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8"]
+        // The TCP keepalive settings come before it: the URL's own win over them.
+        var keywords = Self.tcpDefaults.map(\.keyword) + ["dbname", "application_name", "options", "connect_timeout", "client_encoding"]
+        var values = Self.tcpDefaults.map(\.value) + [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8"]
         if replication {
             keywords.append("replication")
             values.append("database")
@@ -48,8 +60,9 @@ public final class PostgresConnection {
     public init(
         url: String, host index: Int, replication: Bool, applicationName: String = "walbridge-check", connectTimeoutSeconds: Int = 5
     ) throws(PostgresError) {
-        var keywords = ["dbname", "application_name", "options", "connect_timeout", "client_encoding", "target_session_attrs"]
-        var values = [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8", "any"]
+        var keywords = Self.tcpDefaults.map(\.keyword)
+            + ["dbname", "application_name", "options", "connect_timeout", "client_encoding", "target_session_attrs"]
+        var values = Self.tcpDefaults.map(\.value) + [url, applicationName, Self.sessionOptions, String(connectTimeoutSeconds), "UTF8", "any"]
         if replication {
             keywords.append("replication")
             values.append("database")
@@ -77,7 +90,8 @@ public final class PostgresConnection {
     private static func connectToFirstHost(
         keywords: [String], values: [String], timeoutSeconds: Int, replication: Bool
     ) throws(PostgresError) -> OpaquePointer {
-        let hosts = hostOverrides(conninfo: values[0])
+        // The URL is the value of the first `dbname` (the TCP defaults come before it).
+        let hosts = hostOverrides(conninfo: keywords.firstIndex(of: "dbname").map { values[$0] } ?? "")
         guard hosts.count > 1 else {
             return try connect(keywords: keywords, values: values, timeoutSeconds: timeoutSeconds, replication: replication)
         }
@@ -425,15 +439,20 @@ public final class PostgresConnection {
         guard PQconsumeInput(handle) == 1 else { throw connectionError() }
     }
 
-    /// Queues one CopyData message to the server and tries to send it.
-    func sendCopyData(_ bytes: [UInt8]) throws(PostgresError) {
+    /// Queues one CopyData message to the server and tries to send it, never
+    /// blocking (the connection is non-blocking in CopyBoth mode). Returns false
+    /// when libpq's output buffer is full of what a stalled socket would not
+    /// take: the message was not queued.
+    @discardableResult
+    func sendCopyData(_ bytes: [UInt8]) throws(PostgresError) -> Bool {
         let status = bytes.withUnsafeBufferPointer { pointer in
             pointer.withMemoryRebound(to: CChar.self) { chars in
                 PQputCopyData(handle, chars.baseAddress, Int32(chars.count))
             }
         }
-        guard status == 1 else { throw connectionError() }
+        guard status >= 0 else { throw connectionError() }
         _ = try flush()
+        return status == 1
     }
 
     /// Tries to send what libpq has queued. Returns true when everything was sent.

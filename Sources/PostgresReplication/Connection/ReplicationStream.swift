@@ -67,7 +67,22 @@ public final class ReplicationStream {
     /// that is at most 200 a second).
     public var confirmDelay: Duration = .milliseconds(5)
 
+    /// How long the walsender may stay silent (and what we queued stay unsent)
+    /// before the connection is taken as dead: `deadBound(walSenderTimeout:)` of
+    /// the server's `wal_sender_timeout`. Halfway through a silence the stream
+    /// sends a status update that asks for a reply, which the walsender answers
+    /// at once, so an idle but healthy stream is never taken as dead.
+    public var deadAfter: Duration
+    /// The server's `wal_sender_timeout` (nil when it could not be read).
+    public private(set) var walSenderTimeout: Duration?
+
     private var lastStatusSent: ContinuousClock.Instant
+    private var lastMessageAt: ContinuousClock.Instant
+    /// When `readEvents` last returned: silence counts only while the consumer
+    /// reads (a consumer paused by backpressure leaves the walsender's messages unread).
+    private var lastReadAt: ContinuousClock.Instant
+    private var pinged = false
+    private var unsentSince: ContinuousClock.Instant?
     private var confirmedAt: ContinuousClock.Instant?
     private var replyRequested = false
 
@@ -108,12 +123,33 @@ public final class ReplicationStream {
         self.reportedLSN = confirmedLSN
         self.statusInterval = statusInterval
         self.lastStatusSent = clock.now
+        self.lastMessageAt = clock.now
+        self.lastReadAt = clock.now
+        let timeout = Self.walSenderTimeout(of: connection)
+        self.walSenderTimeout = timeout
+        self.deadAfter = Self.deadBound(walSenderTimeout: timeout)
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
         var options = "proto_version '\(protocolVersion)', publication_names \(connection.quoteLiteral(names))"
         if logicalMessages { options += ", messages 'true'" }
         if let streaming { options += ", streaming \(connection.quoteLiteral(streaming))" }
         let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
         try connection.startCopyBoth(command)
+        lastMessageAt = clock.now
+    }
+
+    /// The silence after which a stream is taken as dead: twice the server's
+    /// `wal_sender_timeout`, at least 10 s; 120 s when the timeout is off (0) or unknown.
+    public static func deadBound(walSenderTimeout: Duration?) -> Duration {
+        guard let walSenderTimeout, walSenderTimeout > .zero else { return .seconds(120) }
+        return max(walSenderTimeout * 2, .seconds(10))
+    }
+
+    /// This session's `wal_sender_timeout` (a per-connection `options=-c wal_sender_timeout=…` counts).
+    private static func walSenderTimeout(of connection: PostgresConnection) -> Duration? {
+        guard let result = try? connection.query("SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout'"),
+              let text = result.rows.first?.first.flatMap({ $0 }), let milliseconds = Int64(text)
+        else { return nil }
+        return .milliseconds(milliseconds)
     }
 
     /// The connection's backend process id (the walsender).
@@ -172,6 +208,9 @@ public final class ReplicationStream {
         var handled = 0
         var waited = false
         var stopped = false
+        let gap = clock.now - lastReadAt
+        if gap > .seconds(1) { lastMessageAt += gap }
+        defer { lastReadAt = clock.now }
         while handled < limit {
             let outcome: PostgresConnection.CopyRead
             do {
@@ -192,6 +231,7 @@ public final class ReplicationStream {
                 throw .ended
             case .wouldBlock:
                 if waited || handled > 0 {
+                    try checkAlive()
                     try statusIfDue()
                     return handled
                 }
@@ -213,6 +253,10 @@ public final class ReplicationStream {
     /// Sends a standby status update if one is due: the server asked for one,
     /// the confirmed position advanced more than `confirmDelay` ago, or
     /// `statusInterval` passed since the last one.
+    ///
+    /// Never blocks: on a stalled socket the update stays in libpq's buffer (or,
+    /// when that is full, is skipped: the next one carries newer positions).
+    /// Throws `.unreachable` when what was queued could not be sent for `deadAfter`.
     public func sendStatusIfDue() throws(PostgresError) {
         let now = clock.now
         let advancedLongEnough = confirmedAt.map { now - $0 >= confirmDelay } ?? false
@@ -220,7 +264,34 @@ public final class ReplicationStream {
             try sendStatus(replyRequested: false)
         }
         // Keep sending what libpq could not send yet.
-        try connection.flush()
+        if try connection.flush() {
+            unsentSince = nil
+        } else if let unsentSince {
+            if now - unsentSince >= deadAfter {
+                throw PostgresError(kind: .unreachable, message: "could not send to the walsender for \(Self.seconds(now - unsentSince)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled; the connection is taken as dead")
+            }
+        } else {
+            unsentSince = now
+        }
+    }
+
+    /// Throws `.unreachable` when the walsender sent nothing for `deadAfter`;
+    /// asks it for a reply when it has been silent for half of that.
+    private func checkAlive() throws(ReplicationReadError) {
+        let silence = clock.now - lastMessageAt
+        if silence >= deadAfter {
+            throw .postgres(PostgresError(kind: .unreachable, message: "no message from the walsender for \(Self.seconds(silence)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled or the server is gone; the connection is taken as dead"))
+        }
+        if silence >= deadAfter / 2 && !pinged {
+            pinged = true
+            do { try sendStatus(replyRequested: true) } catch { throw .postgres(error) }
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let components = duration.components
+        let tenths = components.seconds * 10 + components.attoseconds / 100_000_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     /// Sends a standby status update now.
@@ -228,7 +299,12 @@ public final class ReplicationStream {
         let update = StandbyStatusUpdate(
             written: max(receivedLSN, confirmedLSN), flushed: confirmedLSN, applied: confirmedLSN,
             clockMicros: Self.unixMicrosNow(), replyRequested: replyRequested)
-        try connection.sendCopyData(update.encoded())
+        guard try connection.sendCopyData(update.encoded()) else {
+            // libpq's buffer is full of what a stalled socket would not take:
+            // skip this one (not retried every millisecond); the next carries newer positions.
+            lastStatusSent = clock.now
+            return
+        }
         reportedLSN = confirmedLSN
         lastStatusSent = clock.now
         confirmedAt = nil
@@ -255,6 +331,8 @@ public final class ReplicationStream {
         _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) -> Bool
     ) throws(ReplicationReadError) -> Bool {
         bytesReceived &+= UInt64(bytes.count)
+        lastMessageAt = clock.now
+        pinged = false
         let message: ReplicationMessage
         do { message = try ReplicationMessage.decode(bytes) } catch { throw .decoding(error) }
         switch message {
