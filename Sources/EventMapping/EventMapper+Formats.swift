@@ -54,40 +54,11 @@ extension EventMapper {
         event: CompiledTableMapping.Event, indexes: [Int?], transaction: TransactionInfo, snapshot: SnapshotEventContext?,
         fail: (MappingError.Reason) throws(MappingError) -> Never
     ) throws(MappingError) -> [EventRecord] {
-        let relation = change.relation
         let oldIsFull = change.oldKind == .full
-        var data: [FieldSlot]
-        var previous: [FieldSlot]?
-        switch change.operation {
-        case .insert:
-            guard let new = change.new else { try fail(.missingRow("new row")) }
-            data = indexes.map { index in index.map { Self.slot(new[$0]) } ?? .unavailable }
-        case .update:
-            guard let new = change.new else { try fail(.missingRow("new row")) }
-            let old = change.old
-            data = indexes.map { index in
-                guard let index else { return .unavailable }
-                switch new[index] {
-                case .value(let value): return .value(value)
-                case .unchangedToast:
-                    if oldIsFull, let old, case .value(let value) = old[index] { return .value(value) }
-                    return .unavailable
-                }
-            }
-            if let old {
-                previous = indexes.map { index in
-                    guard let index else { return .absent }
-                    if oldIsFull { return old[index] == .unchangedToast ? .absent : Self.slot(old[index]) }
-                    return relation.columns[index].isKey ? Self.slot(old[index]) : .absent
-                }
-            }
-        case .delete:
-            guard let old = change.old else { try fail(.missingRow("old row")) }
-            data = indexes.map { index in
-                guard let index else { return oldIsFull ? .unavailable : .absent }
-                return oldIsFull || relation.columns[index].isKey ? Self.slot(old[index]) : .absent
-            }
+        guard let slots = Self.fieldSlots(change, indexes: indexes) else {
+            try fail(.missingRow(change.operation == .delete ? "old row" : "new row"))
         }
+        var (data, previous) = slots
         let key = try keyBytes(compiled: compiled, slot: { data[$0] }, fail: fail)
         if let carries = event.carries {
             for position in data.indices where !carries[position] {

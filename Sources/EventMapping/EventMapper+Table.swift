@@ -82,38 +82,10 @@ extension EventMapper {
         }
         let oldIsFull = change.oldKind == .full
 
-        var data: [FieldSlot]
-        var previous: [FieldSlot]?
-        switch change.operation {
-        case .insert:
-            guard let new = change.new else { throw fail(.missingRow("new row")) }
-            data = indexes.map { index in index.map { Self.slot(new[$0]) } ?? .unavailable }
-        case .update:
-            guard let new = change.new else { throw fail(.missingRow("new row")) }
-            let old = change.old
-            data = indexes.map { index in
-                guard let index else { return .unavailable }
-                switch new[index] {
-                case .value(let value): return .value(value)
-                case .unchangedToast:
-                    if oldIsFull, let old, case .value(let value) = old[index] { return .value(value) }
-                    return .unavailable
-                }
-            }
-            if let old {
-                previous = indexes.map { index in
-                    guard let index else { return .absent }
-                    if oldIsFull { return old[index] == .unchangedToast ? .absent : Self.slot(old[index]) }
-                    return relation.columns[index].isKey ? Self.slot(old[index]) : .absent
-                }
-            }
-        case .delete:
-            guard let old = change.old else { throw fail(.missingRow("old row")) }
-            data = indexes.map { index in
-                guard let index else { return oldIsFull ? .unavailable : .absent }
-                return oldIsFull || relation.columns[index].isKey ? Self.slot(old[index]) : .absent
-            }
+        guard let slots = Self.fieldSlots(change, indexes: indexes) else {
+            throw fail(.missingRow(change.operation == .delete ? "old row" : "new row"))
         }
+        var (data, previous) = slots
 
         // The Kafka key, from the published state.
         let key = try keyBytes(compiled: compiled, slot: { data[$0] }) { reason throws(MappingError) in throw fail(reason) }
@@ -306,6 +278,48 @@ extension EventMapper {
             return xs.count == ys.count && zip(xs, ys).allSatisfy { same($0, $1) }
         default:
             return a == b
+        }
+    }
+}
+
+extension EventMapper {
+    /// The published state of a change, one slot per mapped column (`data`),
+    /// and what is known of the old row (`previous`, updates only): unchanged
+    /// TOAST values come from a FULL old row or are unavailable; a delete under
+    /// DEFAULT carries only the key. Nil when the row the operation needs is missing.
+    static func fieldSlots(_ change: RowChange, indexes: [Int?]) -> (data: [FieldSlot], previous: [FieldSlot]?)? {
+        let relation = change.relation
+        let oldIsFull = change.oldKind == .full
+        switch change.operation {
+        case .insert:
+            guard let new = change.new else { return nil }
+            return (indexes.map { index in index.map { slot(new[$0]) } ?? .unavailable }, nil)
+        case .update:
+            guard let new = change.new else { return nil }
+            let old = change.old
+            let data: [FieldSlot] = indexes.map { index in
+                guard let index else { return .unavailable }
+                switch new[index] {
+                case .value(let value): return .value(value)
+                case .unchangedToast:
+                    if oldIsFull, let old, case .value(let value) = old[index] { return .value(value) }
+                    return .unavailable
+                }
+            }
+            let previous: [FieldSlot]? = old.map { old in
+                indexes.map { index in
+                    guard let index else { return .absent }
+                    if oldIsFull { return old[index] == .unchangedToast ? .absent : slot(old[index]) }
+                    return relation.columns[index].isKey ? slot(old[index]) : .absent
+                }
+            }
+            return (data, previous)
+        case .delete:
+            guard let old = change.old else { return nil }
+            return (indexes.map { index in
+                guard let index else { return oldIsFull ? .unavailable : .absent }
+                return oldIsFull || relation.columns[index].isKey ? slot(old[index]) : .absent
+            }, nil)
         }
     }
 }
