@@ -9,8 +9,10 @@ extension CompiledTableMapping {
         let ceTypePrefix: String
         /// `,"source":{"version":"…","connector":"postgresql","name":"…","ts_ms":` (Debezium).
         let debeziumSourcePrefix: [UInt8]
-        /// `,"db":"…","schema":"…","table":"…","txId":` (Debezium).
-        let debeziumSourceMiddle: [UInt8]
+        /// `,"db":"…","sequence":"[null,\"` (Debezium; the LSN and `\"]"` follow).
+        let debeziumSourceDatabase: [UInt8]
+        /// `\"]","schema":"…","table":"…","txId":` (Debezium).
+        let debeziumSourceTable: [UInt8]
         /// Built once per mapping, when the mapper is made.
         init(mapping: TableMapping, database: String) {
             format = mapping.format
@@ -23,15 +25,18 @@ extension CompiledTableMapping {
             prefix.string(database)
             prefix.raw(",\"ts_ms\":")
             debeziumSourcePrefix = prefix.bytes
-            var middle = JSONWriter()
-            middle.raw(",\"db\":")
-            middle.string(database)
-            middle.raw(",\"schema\":")
-            middle.string(mapping.table.schema)
-            middle.raw(",\"table\":")
-            middle.string(mapping.table.table)
-            middle.raw(",\"txId\":")
-            debeziumSourceMiddle = middle.bytes
+            var databasePart = JSONWriter()
+            databasePart.raw(",\"db\":")
+            databasePart.string(database)
+            databasePart.raw(",\"sequence\":\"[null,\\\"")
+            debeziumSourceDatabase = databasePart.bytes
+            var tablePart = JSONWriter()
+            tablePart.raw("\\\"]\",\"schema\":")
+            tablePart.string(mapping.table.schema)
+            tablePart.raw(",\"table\":")
+            tablePart.string(mapping.table.table)
+            tablePart.raw(",\"txId\":")
+            debeziumSourceTable = tablePart.bytes
         }
 
         /// `source.version` of a Debezium record: the producer is WalBridge, not a Debezium release.
@@ -146,19 +151,31 @@ extension EventMapper {
                 object(data, into: &value)
                 value.raw(",\"after\":null")
             }
-            let millis = transaction.commitTimeMicros / 1000
+            // Debezium's source block in its order: version, connector, name,
+            // ts_ms/ts_us/ts_ns, snapshot, db, sequence, schema, table, txId, lsn, xmin.
+            let micros = transaction.commitTimeMicros
+            func times(_ value: inout JSONWriter) {
+                value.integer(micros / 1000)
+                value.raw(",\"ts_us\":")
+                value.integer(micros)
+                value.raw(",\"ts_ns\":")
+                value.integer(micros &* 1000)
+            }
             value.raw(parts.debeziumSourcePrefix)
-            value.integer(millis)
+            times(&value)
             value.raw(snapshot == nil ? ",\"snapshot\":\"false\"" : ",\"snapshot\":\"true\"")
-            value.raw(parts.debeziumSourceMiddle)
+            value.raw(parts.debeziumSourceDatabase)
+            value.unsigned(transaction.commitLSN.value)
+            value.raw(parts.debeziumSourceTable)
             value.unsigned(UInt64(transaction.xid))
             value.raw(",\"lsn\":")
             value.unsigned(transaction.commitLSN.value)
-            value.raw("},\"op\":\"")
+            value.raw(",\"xmin\":null},\"op\":\"")
             value.raw(op)
             value.raw("\",\"ts_ms\":")
-            value.integer(millis)
-            value.byte(UInt8(ascii: "}"))
+            times(&value)
+            // `transaction` is null as with Debezium's default provide.transaction.metadata=false.
+            value.raw(",\"transaction\":null}")
             // Debezium's key: an object of the key fields, also for a one-column key.
             var keyWriter = JSONWriter(capacity: 48)
             keyWriter.byte(UInt8(ascii: "{"))
