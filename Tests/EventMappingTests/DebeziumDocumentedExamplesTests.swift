@@ -184,3 +184,74 @@ struct DebeziumDocumentedExamplesTests {
         #expect(sequence.count == 2 && sequence[0] is NSNull && sequence[1] as? String == "23803720")
     }
 }
+
+/// Debezium's "Primary key updates": an update that changes the key is a
+/// _delete_ under the old key (header `__debezium.newkey`) and a _create_ under
+/// the new one (header `__debezium.oldkey`), with a tombstone between them when
+/// tombstones are on.
+@Suite("Debezium format: a key change")
+struct DebeziumKeyChangeTests {
+    static let oldRow: Row = [
+        .value(.int(41)), .value(.string("ada")), .value(.string("$argon2id$SECRET")),
+        .value(.string("Ada")), .value(.string("Lovelace")), .value(.string("ada@example.com")),
+    ]
+    /// The old key only (REPLICA IDENTITY DEFAULT sends it when the key changed).
+    static let oldKey: Row = [.value(.int(41)), .value(.null), .value(.null), .value(.null), .value(.null), .value(.null)]
+
+    static func keyChange(full: Bool) -> RowChange {
+        RowChange(operation: .update, relation: Fixtures.usersRelation(identity: full ? .full : .default), new: EventFormatTests.ada2,
+                  old: full ? oldRow : oldKey, oldKind: full ? .full : .key, ordinal: 1)
+    }
+
+    @Test(arguments: [false, true])
+    func deleteUnderTheOldKeyThenCreateUnderTheNew(full: Bool) throws {
+        let mapper = try EventFormatTests.mapper(format: "debezium")
+        let records = try mapper.map(Self.keyChange(full: full), transaction: Fixtures.transaction)
+        try #require(records.count == 2)
+        let (deleted, created) = (records[0], records[1])
+        #expect(Fixtures.text(deleted.key) == #"{"userId":41}"#)
+        #expect(Fixtures.text(created.key) == #"{"userId":42}"#)
+        #expect(Fixtures.text(deleted.header("__debezium.newkey")) == #"{"userId":42}"#)
+        #expect(Fixtures.text(created.header("__debezium.oldkey")) == #"{"userId":41}"#)
+        #expect(deleted.header("__debezium.oldkey") == nil && created.header("__debezium.newkey") == nil)
+        #expect(deleted.eventID == created.eventID, "one change, one event id")
+
+        let deleteValue = try EventFormatTests.json(deleted.value)
+        EventFormatTests.expectDebeziumShape(deleteValue, op: "d")
+        if full {
+            let before = deleteValue["before"] as? [String: Any]
+            #expect(before?.count == 5, "the whole old row")
+            #expect(before?["userId"] as? Int == 41)
+            #expect(before?["lastName"] as? String == "Lovelace")
+        } else {
+            #expect(deleteValue["before"] as? NSDictionary == ["userId": 41] as NSDictionary)
+        }
+        #expect(deleteValue["after"] is NSNull)
+        let createValue = try EventFormatTests.json(created.value)
+        EventFormatTests.expectDebeziumShape(createValue, op: "c")
+        #expect(createValue["before"] is NSNull)
+        EventFormatTests.expectAda(createValue["after"] as? [String: Any], lastName: "King")
+    }
+
+    @Test func tombstoneUnderTheOldKeyBetweenThem() throws {
+        let yaml = Fixtures.designYAML(replacing: "    key: [id]\n", with: "    key: [id]\n    format: debezium\n    tombstones: true\n")
+        let records = try Fixtures.mapper(yaml).map(Self.keyChange(full: false), transaction: Fixtures.transaction)
+        try #require(records.count == 3)
+        #expect(records.map(\.isTombstone) == [false, true, false])
+        #expect(records.map { Fixtures.text($0.key) } == [#"{"userId":41}"#, #"{"userId":41}"#, #"{"userId":42}"#])
+    }
+
+    /// An update under FULL that keeps the key stays one `u`; so does one
+    /// whose mapping key is not in the old key Postgres sent.
+    @Test func unchangedOrUnknownOldKeyIsOneUpdate() throws {
+        let mapper = try EventFormatTests.mapper(format: "debezium")
+        let same = try EventFormatTests.one(mapper, EventFormatTests.update(full: true))
+        #expect(try EventFormatTests.json(same.value)["op"] as? String == "u")
+        let byUsername = try Fixtures.mapper(Fixtures.designYAML(replacing: "    key: [id]\n", with: "    key: [username]\n    format: debezium\n"))
+        let unknown = try EventFormatTests.one(byUsername, Self.keyChange(full: false))
+        let value = try EventFormatTests.json(unknown.value)
+        #expect(value["op"] as? String == "u")
+        #expect(value["before"] is NSNull)
+        #expect(Fixtures.text(unknown.key) == #"{"username":"ada"}"#)
+    }
+}

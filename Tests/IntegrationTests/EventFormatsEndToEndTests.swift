@@ -178,6 +178,40 @@ struct EventFormatsEndToEndTests {
         #expect(events[2].envelope["after"] is NSNull)
     }
 
+    @Test("debezium: an update of the key is a d under the old key and a c under the new one, as Debezium writes it",
+          arguments: [false, true])
+    func debeziumKeyChange(replicaIdentityFull: Bool) throws {
+        let setup = try BridgeTestSetup(publish: !replicaIdentityFull)
+        if replicaIdentityFull {
+            try setup.database.sql("ALTER TABLE users REPLICA IDENTITY FULL; CREATE PUBLICATION walbridge FOR TABLE users;")
+        }
+        let bridge = try setup.startBridge(configuration: try setup.configuration(mappingExtra: "    format: debezium"))
+        let collector = try setup.collector()
+        let id = try setup.insertUser("ada")
+        try setup.database.sql("UPDATE users SET id = \(id + 1000), last_name = 'King' WHERE id = \(id)")
+        try collector.collect(count: 3)
+        #expect(try bridge.stopAndWait() == nil)
+        let events = try collector.collectAll()
+        try #require(events.count == 3, "the insert, then a d and a c for the key change")
+        let oldKey = "{\"userId\":\(id)}", newKey = "{\"userId\":\(id + 1000)}"
+        for event in events { try Self.expectDebeziumEnvelope(event, snapshot: "false") }
+        // The old key's records stay in order on its partition: the insert, then the delete.
+        let underOld = events.filter { $0.key == oldKey }
+        #expect(underOld.map { $0.envelope["op"] as? String } == ["c", "d"])
+        let deleted = try #require(underOld.last)
+        #expect(deleted.header("__debezium.newkey") == newKey)
+        let before = try #require(deleted.envelope["before"] as? [String: Any])
+        #expect(Set(before.keys) == (replicaIdentityFull ? Self.userFields : ["userId"]))
+        #expect(before["userId"] as? Int == id)
+        #expect(deleted.envelope["after"] is NSNull)
+        let created = try #require(events.first { $0.key == newKey })
+        #expect(created.envelope["op"] as? String == "c")
+        #expect(created.header("__debezium.oldkey") == oldKey)
+        #expect(created.envelope["before"] is NSNull)
+        #expect((created.envelope["after"] as? [String: Any])?["userId"] as? Int == id + 1000)
+        #expect((created.envelope["after"] as? [String: Any])?["lastName"] as? String == "King")
+    }
+
     @Test("snapshot rows: ce_snapshot / snapshot true through the SDK, Debezium op r with snapshot \"true\"",
           .enabled(if: hasSDK, "python3 cannot import cloudevents.kafka: run scripts/test.sh (it installs cloudevents) or pip install cloudevents"),
           arguments: ["cloudevents", "cloudevents-structured", "debezium", "debezium/full"])
