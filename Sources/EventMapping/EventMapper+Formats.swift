@@ -9,8 +9,10 @@ extension CompiledTableMapping {
         let ceTypePrefix: String
         /// `,"source":{"version":"…","connector":"postgresql","name":"…","ts_ms":` (Debezium).
         let debeziumSourcePrefix: [UInt8]
-        /// `,"db":"…","schema":"…","table":"…","txId":` (Debezium).
-        let debeziumSourceMiddle: [UInt8]
+        /// `,"db":"…","sequence":"[null,\"` (Debezium; the LSN and `\"]"` follow).
+        let debeziumSourceDatabase: [UInt8]
+        /// `\"]","schema":"…","table":"…","txId":` (Debezium).
+        let debeziumSourceTable: [UInt8]
         /// Built once per mapping, when the mapper is made.
         init(mapping: TableMapping, database: String) {
             format = mapping.format
@@ -23,15 +25,18 @@ extension CompiledTableMapping {
             prefix.string(database)
             prefix.raw(",\"ts_ms\":")
             debeziumSourcePrefix = prefix.bytes
-            var middle = JSONWriter()
-            middle.raw(",\"db\":")
-            middle.string(database)
-            middle.raw(",\"schema\":")
-            middle.string(mapping.table.schema)
-            middle.raw(",\"table\":")
-            middle.string(mapping.table.table)
-            middle.raw(",\"txId\":")
-            debeziumSourceMiddle = middle.bytes
+            var databasePart = JSONWriter()
+            databasePart.raw(",\"db\":")
+            databasePart.string(database)
+            databasePart.raw(",\"sequence\":\"[null,\\\"")
+            debeziumSourceDatabase = databasePart.bytes
+            var tablePart = JSONWriter()
+            tablePart.raw("\\\"]\",\"schema\":")
+            tablePart.string(mapping.table.schema)
+            tablePart.raw(",\"table\":")
+            tablePart.string(mapping.table.table)
+            tablePart.raw(",\"txId\":")
+            debeziumSourceTable = tablePart.bytes
         }
 
         /// `source.version` of a Debezium record: the producer is WalBridge, not a Debezium release.
@@ -54,12 +59,15 @@ extension EventMapper {
         event: CompiledTableMapping.Event, indexes: [Int?], transaction: TransactionInfo, snapshot: SnapshotEventContext?,
         fail: (MappingError.Reason) throws(MappingError) -> Never
     ) throws(MappingError) -> [EventRecord] {
-        let oldIsFull = change.oldKind == .full
         guard let slots = Self.fieldSlots(change, indexes: indexes) else {
             try fail(.missingRow(change.operation == .delete ? "old row" : "new row"))
         }
         var (data, previous) = slots
         let key = try keyBytes(compiled: compiled, slot: { data[$0] }, fail: fail)
+        // The key fields of the new row and, when Postgres sent them, of the old
+        // one (before `carries` can blank either): Debezium splits a key change.
+        let newKeySlots = parts.format == .debezium ? compiled.keyPositions.map { data[$0] } : []
+        let oldKeySlots = parts.format == .debezium ? previous.map { old in compiled.keyPositions.map { old[$0] } } : nil
         if let carries = event.carries {
             for position in data.indices where !carries[position] {
                 data[position] = .absent
@@ -80,7 +88,7 @@ extension EventMapper {
 
         var headers: [EventHeader] = []
         var value = JSONWriter(capacity: 400 + 40 * data.count)
-        var recordKey = key
+        let recordKey = key
         switch parts.format {
         case .walbridge:
             preconditionFailure("the walbridge format is written by mapTableChange")
@@ -126,49 +134,9 @@ extension EventMapper {
             object(data, into: &value)
             value.byte(UInt8(ascii: "}"))
         case .debezium:
-            headers = [EventHeader(name: "content-type", value: EnvelopeParts.contentType)]
-            let op: String
-            value.raw("{\"before\":")
-            switch change.operation {
-            case .insert:
-                op = snapshot == nil ? "c" : "r"
-                value.raw("null,\"after\":")
-                object(data, into: &value)
-            case .update:
-                op = "u"
-                // Debezium: the full old row with REPLICA IDENTITY FULL, else null.
-                if oldIsFull, let previous { object(previous, into: &value) } else { value.raw("null") }
-                value.raw(",\"after\":")
-                object(data, into: &value)
-            case .delete:
-                op = "d"
-                // `data` holds the old row: all of it with FULL, the key columns otherwise.
-                object(data, into: &value)
-                value.raw(",\"after\":null")
-            }
-            let millis = transaction.commitTimeMicros / 1000
-            value.raw(parts.debeziumSourcePrefix)
-            value.integer(millis)
-            value.raw(snapshot == nil ? ",\"snapshot\":\"false\"" : ",\"snapshot\":\"true\"")
-            value.raw(parts.debeziumSourceMiddle)
-            value.unsigned(UInt64(transaction.xid))
-            value.raw(",\"lsn\":")
-            value.unsigned(transaction.commitLSN.value)
-            value.raw("},\"op\":\"")
-            value.raw(op)
-            value.raw("\",\"ts_ms\":")
-            value.integer(millis)
-            value.byte(UInt8(ascii: "}"))
-            // Debezium's key: an object of the key fields, also for a one-column key.
-            var keyWriter = JSONWriter(capacity: 48)
-            keyWriter.byte(UInt8(ascii: "{"))
-            for (index, position) in compiled.keyPositions.enumerated() {
-                if index > 0 { keyWriter.byte(UInt8(ascii: ",")) }
-                keyWriter.raw(compiled.fieldKeys[position])
-                keyWriter.value(data[position].known!)
-            }
-            keyWriter.byte(UInt8(ascii: "}"))
-            recordKey = keyWriter.bytes
+            return try debeziumRecords(change, compiled: compiled, parts: parts, event: event, data: data, previous: previous,
+                                       newKey: newKeySlots, oldKey: oldKeySlots, id: id, transaction: transaction, snapshot: snapshot,
+                                       object: object)
         }
         let record = EventRecord(topic: compiled.mapping.topic, key: recordKey, value: value.bytes, headers: headers,
                                  eventID: id, eventType: event.eventType)
@@ -176,5 +144,93 @@ extension EventMapper {
             return [record, EventRecord(topic: record.topic, key: recordKey, value: nil, headers: [], eventID: id, eventType: event.eventType)]
         }
         return [record]
+    }
+
+    /// Debezium's records for one change: its value (`before`, `after`,
+    /// `source`, `op`, `ts_ms`/`ts_us`/`ts_ns`, `transaction`) under its key
+    /// object, a tombstone after a delete when the mapping asks for one, and
+    /// for an update that changes the key, Debezium's three records instead
+    /// of a `u`: a `d` under the old key (header `__debezium.newkey`), the
+    /// tombstone, and a `c` under the new key (header `__debezium.oldkey`).
+    /// Every record carries the change's one event id.
+    func debeziumRecords(
+        _ change: RowChange, compiled: CompiledTableMapping, parts: CompiledTableMapping.FormatParts,
+        event: CompiledTableMapping.Event, data: [FieldSlot], previous: [FieldSlot]?,
+        newKey: [FieldSlot], oldKey: [FieldSlot]?, id: String, transaction: TransactionInfo, snapshot: SnapshotEventContext?,
+        object: (_ slots: [FieldSlot], _ writer: inout JSONWriter) -> Void
+    ) throws(MappingError) -> [EventRecord] {
+        func keyObject(_ slots: [FieldSlot]) -> [UInt8] {
+            var writer = JSONWriter(capacity: 48)
+            writer.byte(UInt8(ascii: "{"))
+            for (index, position) in compiled.keyPositions.enumerated() {
+                if index > 0 { writer.byte(UInt8(ascii: ",")) }
+                writer.raw(compiled.fieldKeys[position])
+                writer.value(slots[index].known!)
+            }
+            writer.byte(UInt8(ascii: "}"))
+            return writer.bytes
+        }
+        func value(op: String, before: [FieldSlot]?, after: [FieldSlot]?) -> [UInt8] {
+            var value = JSONWriter(capacity: 480 + 40 * data.count)
+            value.raw("{\"before\":")
+            if let before { object(before, &value) } else { value.raw("null") }
+            value.raw(",\"after\":")
+            if let after { object(after, &value) } else { value.raw("null") }
+            // Debezium's source block in its order: version, connector, name,
+            // ts_ms/ts_us/ts_ns, snapshot, db, sequence, schema, table, txId, lsn, xmin.
+            let micros = transaction.commitTimeMicros
+            func times(_ value: inout JSONWriter) {
+                value.integer(micros / 1000)
+                value.raw(",\"ts_us\":")
+                value.integer(micros)
+                value.raw(",\"ts_ns\":")
+                value.integer(micros &* 1000)
+            }
+            value.raw(parts.debeziumSourcePrefix)
+            times(&value)
+            value.raw(snapshot == nil ? ",\"snapshot\":\"false\"" : ",\"snapshot\":\"true\"")
+            value.raw(parts.debeziumSourceDatabase)
+            value.unsigned(transaction.commitLSN.value)
+            value.raw(parts.debeziumSourceTable)
+            value.unsigned(UInt64(transaction.xid))
+            value.raw(",\"lsn\":")
+            value.unsigned(transaction.commitLSN.value)
+            value.raw(",\"xmin\":null},\"op\":\"")
+            value.raw(op)
+            value.raw("\",\"ts_ms\":")
+            times(&value)
+            // `transaction` is null as with Debezium's default provide.transaction.metadata=false.
+            value.raw(",\"transaction\":null}")
+            return value.bytes
+        }
+        func record(key: [UInt8], value: [UInt8]?, headers: [EventHeader]) -> EventRecord {
+            EventRecord(topic: compiled.mapping.topic, key: key, value: value, headers: headers, eventID: id, eventType: event.eventType)
+        }
+        let contentType = EventHeader(name: "content-type", value: EnvelopeParts.contentType)
+        let key = keyObject(newKey)
+        switch change.operation {
+        case .insert:
+            return [record(key: key, value: value(op: snapshot == nil ? "c" : "r", before: nil, after: data), headers: [contentType])]
+        case .update:
+            // Debezium: the old row under FULL; under DEFAULT pgoutput sends the
+            // old key only when it changed, which is the key change below.
+            if let oldKey, oldKey.allSatisfy({ $0.known != nil }), let previous {
+                let old = keyObject(oldKey)
+                if old != key {
+                    var records = [record(key: old, value: value(op: "d", before: previous, after: nil),
+                                          headers: [contentType, EventHeader(name: "__debezium.newkey", value: key)])]
+                    if compiled.mapping.tombstones { records.append(record(key: old, value: nil, headers: [])) }
+                    records.append(record(key: key, value: value(op: "c", before: nil, after: data),
+                                          headers: [contentType, EventHeader(name: "__debezium.oldkey", value: old)]))
+                    return records
+                }
+            }
+            let before = change.oldKind == .full ? previous : nil
+            return [record(key: key, value: value(op: "u", before: before, after: data), headers: [contentType])]
+        case .delete:
+            // `data` holds the old row: all of it with FULL, the key columns otherwise.
+            let deleted = record(key: key, value: value(op: "d", before: data, after: nil), headers: [contentType])
+            return compiled.mapping.tombstones ? [deleted, record(key: key, value: nil, headers: [])] : [deleted]
+        }
     }
 }

@@ -232,7 +232,7 @@ public enum EventSchemaGenerator {
 
     /// The value schema of a table mapping's event in its `format` (truncate
     /// events keep the envelope): CloudEvents binary, `data` alone; structured,
-    /// the attributes and `data`; Debezium, before/after/source/op/ts_ms.
+    /// the attributes and `data`; Debezium, before/after/source/op/ts_ms/ts_us/ts_ns/transaction.
     static func formatted(_ schema: EventSchema, _ mapping: TableMapping) -> EventSchema {
         guard !schema.origin.hasPrefix("truncate"), case .object(let members) = schema.schema,
               case .object(let properties)? = members.first(where: { $0.0 == "properties" })?.1,
@@ -280,21 +280,26 @@ public enum EventSchemaGenerator {
             let row = nullable(data)
             let source = JSONDocument.object([
                 ("type", .string("object")),
-                ("required", .array(["version", "connector", "name", "ts_ms", "snapshot", "db", "schema", "table", "txId", "lsn"].map { .string($0) })),
+                ("required", .array(["version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
+                                     "schema", "table", "txId", "lsn", "xmin"].map { .string($0) })),
                 ("properties", .object([
-                    ("version", text()), ("connector", .object([("const", .string("postgresql"))])), ("name", text()), ("ts_ms", integer),
+                    ("version", text()), ("connector", .object([("const", .string("postgresql"))])), ("name", text()),
+                    ("ts_ms", integer), ("ts_us", integer), ("ts_ns", integer),
                     ("snapshot", .object([("enum", .array([.string("true"), .string("false")]))])), ("db", text()),
+                    ("sequence", text([("pattern", .string(#"^\[null,"[0-9]+"\]$"#))])),
                     ("schema", .object([("const", .string(mapping.table.schema))])), ("table", .object([("const", .string(mapping.table.table))])),
-                    ("txId", integer), ("lsn", integer),
+                    ("txId", integer), ("lsn", integer), ("xmin", .object([("type", .string("null"))])),
                 ])),
                 ("additionalProperties", .bool(false)),
             ])
             result.schema = document("a Debezium PostgreSQL change event value (JSON converter, no schemas)", [
                 ("type", .string("object")),
-                ("required", .array(["before", "after", "source", "op", "ts_ms"].map { .string($0) })),
+                ("required", .array(["before", "after", "source", "op", "ts_ms", "ts_us", "ts_ns", "transaction"].map { .string($0) })),
                 ("properties", .object([
                     ("before", row), ("after", row), ("source", source),
-                    ("op", .object([("enum", .array(["c", "u", "d", "r"].map { .string($0) }))])), ("ts_ms", integer),
+                    ("op", .object([("enum", .array(["c", "u", "d", "r"].map { .string($0) }))])),
+                    ("ts_ms", integer), ("ts_us", integer), ("ts_ns", integer),
+                    ("transaction", .object([("type", .string("null"))])),
                 ])),
                 ("additionalProperties", .bool(false)),
             ])

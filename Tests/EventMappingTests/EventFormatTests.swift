@@ -153,14 +153,16 @@ struct EventFormatTests {
         #expect((value["source"] as? [String: Any])?["snapshot"] as? String == "true")
     }
 
-    /// Debezium's documented PostgreSQL value (JSON converter, `schemas.enable=false`):
-    /// before, after, source {version, connector, name, ts_ms, snapshot, db, schema, table, txId, lsn}, op, ts_ms.
+    /// Debezium's PostgreSQL value (JSON converter, `schemas.enable=false`): before, after,
+    /// source {version, connector, name, ts_ms, ts_us, ts_ns, snapshot, db, sequence, schema, table, txId, lsn, xmin},
+    /// op, ts_ms, ts_us, ts_ns, transaction (see DebeziumDocumentedExamplesTests).
     static func expectDebeziumShape(_ value: [String: Any], op: String) {
-        #expect(Set(value.keys) == ["before", "after", "source", "op", "ts_ms"])
+        #expect(Set(value.keys) == ["before", "after", "source", "op", "ts_ms", "ts_us", "ts_ns", "transaction"])
         #expect(value["op"] as? String == op)
         #expect(value["ts_ms"] as? Int64 == 1_795_410_720_123)
         let source = value["source"] as? [String: Any]
-        #expect(Set(source?.keys.map { $0 } ?? []) == ["version", "connector", "name", "ts_ms", "snapshot", "db", "schema", "table", "txId", "lsn"])
+        #expect(Set(source?.keys.map { $0 } ?? []) == ["version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
+                                                        "schema", "table", "txId", "lsn", "xmin"])
         #expect(source?["connector"] as? String == "postgresql")
         #expect(source?["version"] is String)
         #expect(source?["name"] as? String == "auth")

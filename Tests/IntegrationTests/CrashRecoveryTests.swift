@@ -55,7 +55,7 @@ struct CrashRecoveryTests {
         let recovery = clock.now - restarted
         second.signal(SIGTERM)
         #expect(try second.waitForExit() == 0)
-        let duplicates = verify(try collector.drain(for: .milliseconds(300)), prefix: "small", count: count, checkpointAtCrash: checkpoint?.lsn)
+        let duplicates = verify(try collector.collectAll(), prefix: "small", count: count, checkpointAtCrash: checkpoint?.lsn)
         print("SIGKILL/small transactions: \(count) rows, 0 lost, \(duplicates) duplicates, caught up \(recovery) after restart")
     }
 
@@ -85,7 +85,7 @@ struct CrashRecoveryTests {
         try setup.database.waitForConfirmedFlush(atLeast: end)
         second.signal(SIGTERM)
         #expect(try second.waitForExit() == 0)
-        let duplicates = verify(try collector.drain(for: .milliseconds(300)), prefix: "large", count: count, checkpointAtCrash: checkpoint?.lsn)
+        let duplicates = verify(try collector.collectAll(), prefix: "large", count: count, checkpointAtCrash: checkpoint?.lsn)
         print("SIGKILL/large transaction: \(count) rows, 0 lost, \(duplicates) duplicates")
     }
 

@@ -21,8 +21,12 @@ struct EventFormatsEndToEndTests {
     }()
 
     /// Inserts, updates and deletes one user under `format`; returns the three records read back.
-    static func run(format: String) throws -> [ReceivedEvent] {
-        let setup = try BridgeTestSetup()
+    static func run(format: String, replicaIdentityFull: Bool = false) throws -> [ReceivedEvent] {
+        let setup = try BridgeTestSetup(publish: !replicaIdentityFull)
+        if replicaIdentityFull {
+            // No column list: under FULL, Postgres 15 requires the list to cover every column.
+            try setup.database.sql("ALTER TABLE users REPLICA IDENTITY FULL; CREATE PUBLICATION walbridge FOR TABLE users;")
+        }
         let bridge = try setup.startBridge(configuration: try setup.configuration(
             mappingExtra: "    format: \(format)" + (format.hasPrefix("cloudevents") ? "\n    cloudevents: {type_prefix: com.example.auth.}" : "")))
         let collector = try setup.collector()
@@ -112,35 +116,112 @@ struct EventFormatsEndToEndTests {
         try Self.checkCloudEvents(events, mode: "structured")
     }
 
-    @Test("debezium: op c, u, d with Debezium's before/after under REPLICA IDENTITY DEFAULT and its key object")
-    func debezium() throws {
-        let events = try Self.run(format: "debezium")
+    /// The fields of Debezium's documented PostgreSQL value (its _create_
+    /// example; the `transaction` field its envelope writes as null by default).
+    static let debeziumEnvelopeFields: Set<String> = ["before", "after", "source", "op", "ts_ms", "ts_us", "ts_ns", "transaction"]
+    static let debeziumSourceFields: Set<String> = ["version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
+                                                    "schema", "table", "txId", "lsn", "xmin"]
+    static let userFields: Set<String> = ["userId", "username", "firstName", "lastName", "email"]
+
+    /// Debezium's envelope and source, field by field, with the JSON type of each.
+    static func expectDebeziumEnvelope(_ event: ReceivedEvent, snapshot: String) throws {
+        let envelope = event.envelope
+        #expect(Set(envelope.keys) == debeziumEnvelopeFields)
+        #expect(envelope["transaction"] is NSNull)
+        for name in ["ts_ms", "ts_us", "ts_ns"] { #expect(envelope[name] is NSNumber, "\(name) is a number") }
+        let source = try #require(envelope["source"] as? [String: Any])
+        #expect(Set(source.keys) == debeziumSourceFields)
+        #expect(source["connector"] as? String == "postgresql")
+        #expect(source["version"] is String && source["name"] is String && source["db"] is String)
+        #expect(source["schema"] as? String == "public" && source["table"] as? String == "users")
+        #expect(source["snapshot"] as? String == snapshot)
+        let lsn = try #require((source["lsn"] as? NSNumber)?.int64Value, "lsn is a number")
+        #expect(lsn > 0)
+        #expect(source["sequence"] as? String == "[null,\"\(lsn)\"]")
+        #expect(source["txId"] is NSNumber)
+        #expect(source["xmin"] is NSNull)
+        let millis = try #require((source["ts_ms"] as? NSNumber)?.int64Value)
+        #expect(millis > 1_700_000_000_000, "ts_ms is milliseconds")
+        let micros = try #require((source["ts_us"] as? NSNumber)?.int64Value)
+        #expect(micros / 1000 == millis)
+        #expect((source["ts_ns"] as? NSNumber)?.int64Value == micros * 1000)
+        #expect((envelope["ts_ms"] as? NSNumber)?.int64Value == millis)
+        #expect((envelope["ts_us"] as? NSNumber)?.int64Value == micros)
+    }
+
+    @Test("debezium: op c, u, d with Debezium's envelope, before/after per replica identity and its key object",
+          arguments: [false, true])
+    func debezium(replicaIdentityFull: Bool) throws {
+        let events = try Self.run(format: "debezium", replicaIdentityFull: replicaIdentityFull)
         #expect(events.map { $0.envelope["op"] as? String } == ["c", "u", "d"])
         let key = try #require(events[0].key)
         #expect(key.hasPrefix("{\"userId\":"))
         #expect(events.allSatisfy { $0.key == key })
+        for event in events { try Self.expectDebeziumEnvelope(event, snapshot: "false") }
+        func row(_ event: ReceivedEvent, _ field: String) -> [String: Any]? { event.envelope[field] as? [String: Any] }
+        // create: before null, after the whole (published) row.
         #expect(events[0].envelope["before"] is NSNull)
-        #expect((events[0].envelope["after"] as? [String: Any])?["lastName"] as? String == "Lovelace")
-        #expect(events[1].envelope["before"] is NSNull)
-        #expect((events[1].envelope["after"] as? [String: Any])?["lastName"] as? String == "King")
-        #expect((events[2].envelope["before"] as? [String: Any])?.keys.sorted() == ["userId"])
-        #expect(events[2].envelope["after"] is NSNull)
-        for event in events {
-            let source = try #require(event.envelope["source"] as? [String: Any])
-            #expect(source["connector"] as? String == "postgresql")
-            #expect(source["schema"] as? String == "public" && source["table"] as? String == "users")
-            #expect(source["snapshot"] as? String == "false")
-            #expect((source["lsn"] as? NSNumber).map { $0.int64Value > 0 } == true, "lsn is a number")
-            #expect(source["txId"] is NSNumber)
-            #expect((event.envelope["ts_ms"] as? NSNumber).map { $0.int64Value > 1_700_000_000_000 } == true, "ts_ms is milliseconds")
+        #expect(row(events[0], "after").map { Set($0.keys) } == Self.userFields)
+        #expect(row(events[0], "after")?["lastName"] as? String == "Lovelace")
+        // update: before null under DEFAULT (pgoutput sends no old row), the whole old row under FULL.
+        if replicaIdentityFull {
+            #expect(row(events[1], "before").map { Set($0.keys) } == Self.userFields)
+            #expect(row(events[1], "before")?["lastName"] as? String == "Lovelace")
+        } else {
+            #expect(events[1].envelope["before"] is NSNull)
         }
+        #expect(row(events[1], "after").map { Set($0.keys) } == Self.userFields)
+        #expect(row(events[1], "after")?["lastName"] as? String == "King")
+        // delete: before the key columns under DEFAULT, the whole old row under FULL; after null.
+        #expect(row(events[2], "before").map { Set($0.keys) } == (replicaIdentityFull ? Self.userFields : ["userId"]))
+        if replicaIdentityFull { #expect(row(events[2], "before")?["lastName"] as? String == "King") }
+        #expect(events[2].envelope["after"] is NSNull)
+    }
+
+    @Test("debezium: an update of the key is a d under the old key and a c under the new one, as Debezium writes it",
+          arguments: [false, true])
+    func debeziumKeyChange(replicaIdentityFull: Bool) throws {
+        let setup = try BridgeTestSetup(publish: !replicaIdentityFull)
+        if replicaIdentityFull {
+            try setup.database.sql("ALTER TABLE users REPLICA IDENTITY FULL; CREATE PUBLICATION walbridge FOR TABLE users;")
+        }
+        let bridge = try setup.startBridge(configuration: try setup.configuration(mappingExtra: "    format: debezium"))
+        let collector = try setup.collector()
+        let id = try setup.insertUser("ada")
+        try setup.database.sql("UPDATE users SET id = \(id + 1000), last_name = 'King' WHERE id = \(id)")
+        try collector.collect(count: 3)
+        #expect(try bridge.stopAndWait() == nil)
+        let events = try collector.collectAll()
+        try #require(events.count == 3, "the insert, then a d and a c for the key change")
+        let oldKey = "{\"userId\":\(id)}", newKey = "{\"userId\":\(id + 1000)}"
+        for event in events { try Self.expectDebeziumEnvelope(event, snapshot: "false") }
+        // The old key's records stay in order on its partition: the insert, then the delete.
+        let underOld = events.filter { $0.key == oldKey }
+        #expect(underOld.map { $0.envelope["op"] as? String } == ["c", "d"])
+        let deleted = try #require(underOld.last)
+        #expect(deleted.header("__debezium.newkey") == newKey)
+        let before = try #require(deleted.envelope["before"] as? [String: Any])
+        #expect(Set(before.keys) == (replicaIdentityFull ? Self.userFields : ["userId"]))
+        #expect(before["userId"] as? Int == id)
+        #expect(deleted.envelope["after"] is NSNull)
+        let created = try #require(events.first { $0.key == newKey })
+        #expect(created.envelope["op"] as? String == "c")
+        #expect(created.header("__debezium.oldkey") == oldKey)
+        #expect(created.envelope["before"] is NSNull)
+        #expect((created.envelope["after"] as? [String: Any])?["userId"] as? Int == id + 1000)
+        #expect((created.envelope["after"] as? [String: Any])?["lastName"] as? String == "King")
     }
 
     @Test("snapshot rows: ce_snapshot / snapshot true through the SDK, Debezium op r with snapshot \"true\"",
           .enabled(if: hasSDK, "python3 cannot import cloudevents.kafka: run scripts/test.sh (it installs cloudevents) or pip install cloudevents"),
-          arguments: ["cloudevents", "cloudevents-structured", "debezium"])
-    func snapshotRows(format: String) throws {
-        let setup = try BridgeTestSetup()
+          arguments: ["cloudevents", "cloudevents-structured", "debezium", "debezium/full"])
+    func snapshotRows(argument: String) throws {
+        let format = String(argument.prefix { $0 != "/" })
+        let replicaIdentityFull = argument.hasSuffix("/full")
+        let setup = try BridgeTestSetup(publish: !replicaIdentityFull)
+        if replicaIdentityFull {
+            try setup.database.sql("ALTER TABLE users REPLICA IDENTITY FULL; CREATE PUBLICATION walbridge FOR TABLE users;")
+        }
         try setup.database.sql("""
             INSERT INTO users (username, first_name, last_name, email, password_hash)
             SELECT 'snap' || g, 'First' || g, 'Last', 'snap' || g || '@example.com', 'secret-hash'
@@ -151,11 +232,12 @@ struct EventFormatsEndToEndTests {
         let bridge = RunningBridge(configuration: try setup.configuration(mappingExtra: "    format: \(format)\n    snapshot: {event: UserSnapshotted}"),
                                    options: options)
         #expect(try bridge.wait(timeout: .seconds(60)) == nil)
-        let events = try setup.collector().collect(count: 4, timeout: .seconds(5))
+        let events = try setup.collector().collectAll()
         try #require(events.count == 3, "one record per row, no more")
         switch format {
         case "debezium":
             for event in events {
+                try Self.expectDebeziumEnvelope(event, snapshot: "true")
                 #expect(event.envelope["op"] as? String == "r")
                 #expect(event.envelope["before"] is NSNull)
                 #expect((event.envelope["source"] as? [String: Any])?["snapshot"] as? String == "true")

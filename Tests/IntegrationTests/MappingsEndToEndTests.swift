@@ -85,9 +85,14 @@ struct MappingsEndToEndTests {
         let projects = try collectors["pm.projects.events"]!.collect(count: 6)
         let items = try collectors["sales.items"]!.collect(count: 3)
         let outbox = try collectors["outbox.Order"]!.collect(count: 1)
-        let messages = try collectors["app.messages"]!.collect(count: 1)
-        _ = try collectors["app.messages"]!.drain(for: .milliseconds(300))
+        _ = try collectors["app.messages"]!.collect(count: 1)
         #expect(try bridge.stopAndWait() == nil)
+        // Exactly these, and nothing more on any topic.
+        #expect(try collectors["auth.users.events"]!.collectAll().count == users.count)
+        #expect(try collectors["pm.projects.events"]!.collectAll().count == projects.count)
+        #expect(try collectors["sales.items"]!.collectAll().count == items.count)
+        #expect(try collectors["outbox.Order"]!.collectAll().count == outbox.count)
+        let messages = try collectors["app.messages"]!.collectAll()
 
         // users: its own topic and names; the TRUNCATE of users is skipped (logged, not published).
         #expect(users.map(\.eventType) == ["UserRegistered"])

@@ -34,7 +34,7 @@ struct SnapshotTests {
             options: options)
         #expect(try bridge.wait(timeout: .seconds(60)) == nil, "the snapshot command returns once every row is delivered")
 
-        let events = try setup.collector().collect(count: ids.count + 1, timeout: .seconds(5))
+        let events = try setup.collector().collectAll()
         #expect(events.count == ids.count, "one event per row, no more")
         let keys = events.compactMap(\.key)
         #expect(Set(keys) == Set(ids.map(String.init)), "every row's key, each once")
@@ -66,7 +66,7 @@ struct SnapshotTests {
             try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.completedInitial.map(\.description) == ["public.users"]
         }
         #expect(try first.stopAndWait() == nil)
-        let baseline = try collector.drain(for: .milliseconds(500)).count
+        let baseline = try collector.collectAll().count
         let snapshotEvents = collector.events.filter { $0.source?["snapshot"] as? Bool == true }
         #expect(snapshotEvents.count == 1_200 || snapshotEvents.count == 1_201, "every old row (the live one may be in a chunk too)")
         #expect(snapshotEvents.allSatisfy { $0.eventType == "UserRegistered" }, "the snapshot event defaults to the insert event")
@@ -75,8 +75,8 @@ struct SnapshotTests {
         let second = try setup.startBridge(configuration: configuration)
         try setup.insertUser("after-restart")
         try collector.collect(count: baseline + 1, timeout: .seconds(30))
-        let after = try collector.drain(for: .seconds(1))
         #expect(try second.stopAndWait() == nil)
+        let after = try collector.collectAll()
         #expect(after.count == baseline + 1, "only the new insert after a restart: no second snapshot")
         #expect(after.last?.data?["username"] as? String == "after-restart")
     }
@@ -118,8 +118,8 @@ struct SnapshotTests {
             return try CheckpointStore(path: setup.checkpointPath).load()?.snapshot.completedInitial.isEmpty == false
         }
         try setup.database.waitForConfirmedFlush(atLeast: end, timeout: .seconds(60))
-        _ = try collector.drain(for: .seconds(1))
         #expect(try bridge.stopAndWait() == nil)
+        _ = try collector.collectAll()
 
         // The last event of every key must be the table's state now.
         var last: [String: ReceivedEvent] = [:]
@@ -161,11 +161,7 @@ struct SnapshotTests {
         let resumeAfter = try #require(Int(atKill.tables[0].lastKey?.first ?? ""))
         #expect(atKill.tables[0].done == false)
         // What the killed run got onto the broker past the checkpointed key: the only rows that may come twice.
-        var seen = -1
-        while collector.events.count != seen {
-            seen = collector.events.count
-            _ = try collector.drain(for: .seconds(1))
-        }
+        _ = try collector.collectAll()
         let sentBeyondCheckpoint = Set(collector.events.compactMap(\.key).filter { Int($0)! > resumeAfter })
 
         let status = try WalBridgeProcess.run(["status", "--config", config, "--json"])
@@ -175,7 +171,7 @@ struct SnapshotTests {
         let second = try WalBridgeProcess(["snapshot", "--config", config])
         #expect(try second.waitForExit(timeout: .seconds(120)) == 0, "the resumed snapshot finishes: \(second.stderr)")
         #expect(second.stderr.contains("resuming"), "it says it resumes")
-        let events = try collector.collect(count: ids.count * 2, timeout: .seconds(5))
+        let events = try collector.collectAll()
         var byKey: [String: [ReceivedEvent]] = [:]
         for event in events { if let key = event.key { byKey[key, default: []].append(event) } }
         let missing = ids.filter { byKey[String($0)] == nil }
@@ -220,8 +216,9 @@ struct SnapshotTests {
         let snapshot = try WalBridgeProcess.run(["snapshot", "--config", config, "--table", "public.users"], timeout: .seconds(120))
         #expect(snapshot.status == 0, "\(snapshot.stderr)")
         #expect(snapshot.stderr.contains("asked it to backfill") && snapshot.stderr.contains("finished"), "\(snapshot.stderr)")
-        let events = try collector.collect(count: 5_002, timeout: .seconds(30))
+        try collector.collect(count: 5_002, timeout: .seconds(30))
         #expect(try bridge.stopAndWait() == nil, "the running bridge never stopped streaming")
+        let events = try collector.collectAll()
         let snapshotEvents = events.filter { $0.source?["snapshot"] as? Bool == true }
         #expect(Set(snapshotEvents.compactMap(\.key)).count == 5_001, "every row, the live one included")
         #expect(snapshotEvents.count == 5_001)
@@ -243,9 +240,9 @@ struct SnapshotTests {
         options.snapshot = SnapshotRequest(tables: [], filter: nil)
         let bridge = RunningBridge(configuration: try BridgeConfiguration.parse(yaml: yaml, source: "test.yaml", environment: [:]), options: options)
         #expect(try bridge.wait(timeout: .seconds(60)) == nil)
-        let events = try setup.collector().collect(count: 3, timeout: .seconds(5))
+        let events = try setup.collector().collectAll()
         #expect(events.map { $0.data?["username"] as? String } .sorted { ($0 ?? "") < ($1 ?? "") } == ["first", "third"])
-        let deadLetters = try EventCollector(bootstrapServers: setup.cluster.bootstrapServers, topic: deadLetterTopic).collect(count: 1)
+        let deadLetters = try EventCollector(bootstrapServers: setup.cluster.bootstrapServers, topic: deadLetterTopic).collectAll()
         #expect(deadLetters.count == 1)
         let reason = deadLetters.first?.header("walbridge-error") ?? ""
         #expect(reason.contains("snapshot") && reason.contains("last_name"), "\(reason)")

@@ -43,8 +43,8 @@ struct SubtransactionTests {
 
         try collector.collect(count: expected, timeout: .seconds(90))
         try db.waitForConfirmedFlush(atLeast: try db.currentInsertLSN(), timeout: .seconds(60))
-        let events = try collector.drain(for: .milliseconds(300))
         #expect(try bridge.stopAndWait() == nil)
+        let events = try collector.collectAll()
         let names = events.compactMap(\.username)
         #expect(events.count == expected, "exactly the committed rows, once each")
         #expect(Set(names).count == names.count, "no row twice")
