@@ -2,7 +2,6 @@ import EventMapping
 import Logging
 import PostgresReplication
 
-extension PostgresError: PostgresErrorLike {}
 
 /// What the database says about a configuration, after every check passed.
 public struct PreparedSource: Sendable {
@@ -47,7 +46,7 @@ struct SourcePreflight {
         do {
             connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
+            throw BridgeError(error, context: "cannot connect to Postgres", retryable: false)
         }
         let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
         return (connection, prepared)
@@ -70,7 +69,7 @@ struct SourcePreflight {
         let identity = try connection.identifySystem()
         try connection.requireLogicalWALLevel()
         guard try connection.hasReplicationRight() else {
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .postgresRefused, kind: .configuration, message:
                 "role '\(connection.user)' lacks the REPLICATION attribute; run ALTER ROLE \(connection.quoteIdentifier(connection.user)) REPLICATION as a superuser (see sql/walbridge-setup.sql)")
         }
         var warnings: [String] = []
@@ -96,7 +95,7 @@ struct SourcePreflight {
                     let rules = tableMapping.events.updateRules.contains { !$0.matchesEveryUpdate }
                     let what = [rules ? "events.update rules with when" : nil, tableMapping.skipUnchanged ? "skip_unchanged" : nil]
                         .compactMap { $0 }.joined(separator: " and ")
-                    throw BridgeError(.configuration,
+                    throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                         "\(where_): \(what) compare the old and new row, but table \(tableMapping.table) has REPLICA IDENTITY \(Self.identityName(table.replicaIdentity)), so Postgres does not send the old row; run ALTER TABLE \(tableMapping.table.sqlQuoted) REPLICA IDENTITY FULL")
                 }
                 let key: [String]
@@ -106,12 +105,12 @@ struct SourcePreflight {
                 } else {
                     key = table.primaryKey
                     guard !key.isEmpty else {
-                        throw BridgeError(.configuration,
+                        throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                             "\(where_): table \(tableMapping.table) has no primary key; add `key: [column, ...]` to the mapping naming the columns that identify a row")
                     }
                 }
                 for column in key where tableMapping.field(forColumn: column) == nil {
-                    throw BridgeError(.configuration,
+                    throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                         "\(where_).key: key column '\(column)' of \(tableMapping.table) is not in `fields`; add it (for example `\(column): \(column)`) so the Kafka key can be published")
                 }
                 keyColumns[tableMapping.table] = key
@@ -123,7 +122,7 @@ struct SourcePreflight {
                 warnings += replicaIdentityWarnings(
                     tableMapping, identity: table.replicaIdentity, identityColumns: identityColumns, key: key, columns: described)
                 guard try connection.canSelect(QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table)) else {
-                    throw BridgeError(.configuration,
+                    throw BridgeError(code: .postgresRefused, kind: .configuration, message:
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
                 }
                 // The rules' columns too (`deleted_at`): the mapper reads them, unpublished.
@@ -156,20 +155,20 @@ struct SourcePreflight {
         var createdSlotAt: LSN?
         if let existing = slot {
             guard existing.slotType == "logical", existing.plugin == "pgoutput" else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' exists but is a \(existing.slotType) slot with plugin '\(existing.plugin ?? "none")'; WalBridge needs a logical pgoutput slot: set postgres.slot to another name, or drop it with `walbridge slot drop`")
             }
             guard existing.database == identity.database else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' belongs to database '\(existing.database ?? "?")', not '\(identity.database)'; use another postgres.slot name")
             }
             if existing.walStatus == "lost" {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .slotGap, kind: .configuration, message:
                     "replication slot '\(existing.name)' has lost required WAL (wal_status=lost, max_slot_wal_keep_size exceeded); drop it with `walbridge slot drop` and backfill with `walbridge snapshot`")
             }
             // `synced` stays true after a promotion; only on a standby is the copy unusable.
             if existing.synced == true && standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' on this standby is a synchronised copy of the primary's failover slot, usable only once the standby is promoted; point postgres.url at the primary (or list both hosts with target_session_attrs=primary, so WalBridge follows the promotion)")
             }
             if configuration.postgres.failoverSlot && existing.failover == false {
@@ -210,16 +209,16 @@ struct SourcePreflight {
         let version = connection.version
         if configuration.postgres.failoverSlot {
             guard version.supportsFailoverSlots else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .configurationInvalid, kind: .configuration, message:
                     "\(configuration.source): postgres.failover_slot needs Postgres 17 or later, and this server is \(version); remove failover_slot (on \(version.major) a logical slot does not survive a failover: docs/operations.md, \"Failover\", says what to do)")
             }
             if standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .configurationInvalid, kind: .configuration, message:
                     "\(configuration.source): postgres.url points at a hot standby while postgres.failover_slot is on; a failover slot is created on the primary, and its copy on the standby is usable only after promotion: point postgres.url at the primary, or list both hosts (postgres://USER@PRIMARY,STANDBY/DB?target_session_attrs=primary)")
             }
         }
         if standby && !version.supportsStandbyDecoding {
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "postgres.url points at a hot standby running Postgres \(version), which cannot decode logically (Postgres 16 and later can); point postgres.url at the primary")
         }
     }
@@ -271,7 +270,7 @@ struct SourcePreflight {
             }
             let statement = connection.createPublicationStatement(named: name, tables: tables)
             if standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' does not exist, and postgres.url points at a hot standby, which cannot create it; create it on the primary (it replicates to the standby): \(statement)")
             }
             if dryRun {
@@ -282,7 +281,7 @@ struct SourcePreflight {
                 try connection.createPublication(named: name, tables: tables)
             } catch {
                 guard error.sqlState == "42501" else { throw error }
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' does not exist and role '\(connection.user)' may not create it (\(error.message)); run as the tables' owner: \(statement)")
             }
             logger.info("created publication", metadata: ["publication": "\(name)", "tables": "\(tables.map(\.table.description))"])
@@ -293,12 +292,12 @@ struct SourcePreflight {
             if let columns = publication.tables[item.table] {
                 published = columns
             } else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' does not publish \(item.table); run ALTER PUBLICATION \(connection.quoteIdentifier(name)) ADD TABLE \(connection.quoteIdentifier(item.table.schema)).\(connection.quoteIdentifier(item.table.name)) as the table's owner, or set postgres.publication to a publication that does")
             }
             let missing = (item.columns ?? []).filter { !published.isEmpty && !published.contains($0) }
             if !missing.isEmpty {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' publishes \(item.table) without the mapped column(s) \(missing.joined(separator: ", ")); add them to its column list (ALTER PUBLICATION … SET TABLE …) or remove them from the mapping")
             }
         }
@@ -312,7 +311,7 @@ struct SourcePreflight {
 
     private func requireTable(_ name: QualifiedName, _ connection: PostgresConnection, _ where_: String) throws -> CatalogTable {
         guard let table = try connection.table(QualifiedTable(schema: name.schema, name: name.table)) else {
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "\(where_).table: table \(name) does not exist in database '\(try connection.identifySystem().database)'; check the name (schema.table) or create the table")
         }
         return table
@@ -332,7 +331,7 @@ struct SourcePreflight {
         let existing = Set(table.columns.map(\.name))
         for column in columns where !existing.contains(column) {
             let suggestion = Levenshtein.closest(to: column, in: table.columns.map(\.name))?.candidate
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "\(where_).\(key): table \(name) has no column '\(column)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? ""))
         }
     }
@@ -347,7 +346,7 @@ struct SourcePreflight {
         guard !outside.isEmpty else { return }
         let name = QualifiedName(schema: table.schema, table: table.name)
         let identity = identityColumns.isEmpty ? "no columns" : identityColumns.joined(separator: ", ")
-        throw BridgeError(.configuration,
+        throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
             "\(where_).where: the row filter uses \(outside.joined(separator: ", ")), which is not part of the replica identity of \(name) (\(identity)); Postgres would then reject every UPDATE and DELETE on the table. Filter on replica-identity columns only, or run ALTER TABLE \(name.sqlQuoted) REPLICA IDENTITY FULL first")
     }
 
@@ -600,7 +599,7 @@ public enum SourceSchemas {
         do {
             return try EventSchemaGenerator.schemas(configuration: configuration, columns: prepared.columns, keyColumns: prepared.keyColumns)
         } catch {
-            throw BridgeError(.configuration, error.description)
+            throw BridgeError(code: .configurationInvalid, kind: .configuration, message: error.description)
         }
     }
 

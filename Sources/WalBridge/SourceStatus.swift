@@ -167,9 +167,9 @@ public enum SourceStatus {
         guard result.value(0, "slot_name") != nil else {
             if let checkpoint, let refusal = SlotContinuity.refusal(
                 .missing(checkpointLSN: checkpoint.lsn), slot: configuration.postgres.slot, checkpointPath: configuration.checkpoint.path) {
-                throw BridgeError(.fatal, refusal)
+                throw BridgeError(code: .slotMissing, kind: .fatal, message: refusal)
             }
-            throw BridgeError(.fatal,
+            throw BridgeError(code: .slotMissing, kind: .fatal, message:
                 "replication slot '\(configuration.postgres.slot)' does not exist in database '\(database)'; `walbridge run` creates it on its first start (check postgres.slot in \(configuration.source))")
         }
         let wal = result.value(0, "wal").flatMap { LSN($0) } ?? .zero
@@ -221,10 +221,10 @@ public enum SourceStatus {
         let connection = try connect(configuration)
         do {
             guard let slot = try connection.slot(named: name) else {
-                throw BridgeError(.fatal, "replication slot '\(name)' does not exist; nothing to drop")
+                throw BridgeError(code: .slotMissing, kind: .fatal, message: "replication slot '\(name)' does not exist; nothing to drop")
             }
             if slot.isActive {
-                throw BridgeError(.fatal,
+                throw BridgeError(code: .slotInUse, kind: .fatal, message:
                     "replication slot '\(name)' is in use by PID \(slot.activePID.map(String.init) ?? "?"); stop the WalBridge that streams from it, then drop the slot")
             }
             try connection.dropSlot(named: name)
@@ -243,8 +243,7 @@ public enum SourceStatus {
             if let refusal = connection.version.unsupportedError { throw refusal }
             return connection
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
-                "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
+            throw BridgeError(error, context: "cannot connect to Postgres (\(configuration.postgres.redactedURL))", retryable: false)
         }
     }
 }
