@@ -42,6 +42,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test and demo support only: librdkafka's mock cluster, for the tests
+        // and `walbridge dev-broker`. Never used by the bridge itself.
+        .target(
+            name: "KafkaTestBroker",
+            dependencies: [
+                "CRdKafka",
+                "KafkaPublisher",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "EventMapping",
             dependencies: [
@@ -67,6 +77,7 @@ let package = Package(
                 "WalBridge",
                 "PostgresReplication",
                 "KafkaPublisher",
+                "KafkaTestBroker",
                 "EventMapping",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +103,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
-        .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
+        .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher", "KafkaTestBroker"]),
         .testTarget(
             name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication", "HotPathFixture"],
             linkerSettings: allocationCounterLinkerSettings
@@ -103,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge", "HTTPTestClient"],
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "EventMapping", "walbridge", "HTTPTestClient"],
             exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.

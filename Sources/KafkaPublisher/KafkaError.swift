@@ -99,8 +99,6 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         case client
         /// An error reading records (``KafkaConsumer``).
         case consume
-        /// An error from the mock cluster (``TestKafkaCluster``).
-        case testCluster
     }
 
     /// The librdkafka code.

@@ -2,6 +2,7 @@ import EventMapping
 import Foundation
 import HTTPTestClient
 import KafkaPublisher
+import KafkaTestBroker
 import Logging
 import PostgresReplication
 import Testing

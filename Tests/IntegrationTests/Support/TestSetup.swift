@@ -1,6 +1,7 @@
 import EventMapping
 import Foundation
 import KafkaPublisher
+import KafkaTestBroker
 import WalBridge
 
 /// The pieces most integration tests need: a database, a test broker, a
