@@ -1,3 +1,5 @@
+import PostgresReplication
+
 /// The whole WalBridge configuration, as read from its YAML file.
 ///
 /// Build it with `load(path:environment:)` or `parse(yaml:source:environment:)`;

@@ -1,3 +1,4 @@
+import PostgresReplication
 import Yams
 
 /// Reads and checks the `mappings:` list.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventMapping
 import Foundation
+import PostgresReplication
 import WalBridge
 
 /// `walbridge snapshot`: publish the existing rows of mapped tables (backfill)

@@ -1,5 +1,6 @@
 @testable import EventMapping
 import Foundation
+import PostgresReplication
 import Testing
 
 @Suite("Configuration: parsing, defaults and substitution")

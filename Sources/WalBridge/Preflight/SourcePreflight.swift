@@ -56,7 +56,7 @@ struct SourcePreflight {
         /// DELETE when a column list leaves out a replica-identity column, so a
         /// publication WalBridge creates lists none for them (all columns are sent,
         /// only the mapped ones published).
-        var fullIdentityTables: Set<QualifiedTable> = []
+        var fullIdentityTables: Set<QualifiedName> = []
         let types = TypeCatalog(connection)
         var columns: [QualifiedName: [String: ColumnDescription]] = [:]
 
@@ -97,14 +97,14 @@ struct SourcePreflight {
                 try checkRowFilter(tableMapping.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
                 warnings += replicaIdentityWarnings(
                     tableMapping, identity: table.replicaIdentity, identityColumns: identityColumns, key: key, columns: described)
-                guard try connection.canSelect(QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table)) else {
+                guard try connection.canSelect(tableMapping.table) else {
                     throw BridgeError(code: .postgresRefused, kind: .configuration, message:
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
                 }
                 // The rules' columns too (`deleted_at`): the mapper reads them, unpublished.
                 let columns = orderedUnique(key + tableMapping.readColumns)
                 publicationTables.append(PublicationTable(
-                    table: QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table),
+                    table: tableMapping.table,
                     columns: columns, rowFilter: tableMapping.rowFilter))
                 if table.replicaIdentity == "f" { fullIdentityTables.insert(publicationTables[publicationTables.count - 1].table) }
             case .outbox(let outbox):
@@ -116,7 +116,7 @@ struct SourcePreflight {
                     outbox.table, identity: table.replicaIdentity, allColumns: table.columns.map(\.name))
                 try checkRowFilter(outbox.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
                 publicationTables.append(PublicationTable(
-                    table: QualifiedTable(schema: outbox.table.schema, name: outbox.table.table),
+                    table: outbox.table,
                     columns: orderedUnique(table.primaryKey + columns), rowFilter: outbox.rowFilter))
             case .message:
                 continue
@@ -234,7 +234,7 @@ struct SourcePreflight {
     }
 
     private func checkPublication(
-        _ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, fullIdentityTables: Set<QualifiedTable>,
+        _ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, fullIdentityTables: Set<QualifiedName>,
         wouldCreate: inout [String]
     ) throws {
         let name = configuration.postgres.publication
@@ -269,7 +269,7 @@ struct SourcePreflight {
                 published = columns
             } else {
                 throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
-                    "publication '\(name)' does not publish \(item.table); run ALTER PUBLICATION \(connection.quoteIdentifier(name)) ADD TABLE \(connection.quoteIdentifier(item.table.schema)).\(connection.quoteIdentifier(item.table.name)) as the table's owner, or set postgres.publication to a publication that does")
+                    "publication '\(name)' does not publish \(item.table); run ALTER PUBLICATION \(connection.quoteIdentifier(name)) ADD TABLE \(connection.quoteIdentifier(item.table.schema)).\(connection.quoteIdentifier(item.table.table)) as the table's owner, or set postgres.publication to a publication that does")
             }
             let missing = (item.columns ?? []).filter { !published.isEmpty && !published.contains($0) }
             if !missing.isEmpty {
@@ -286,7 +286,7 @@ struct SourcePreflight {
     }
 
     private func requireTable(_ name: QualifiedName, _ connection: PostgresConnection, _ where_: String) throws -> CatalogTable {
-        guard let table = try connection.table(QualifiedTable(schema: name.schema, name: name.table)) else {
+        guard let table = try connection.table(name) else {
             throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "\(where_).table: table \(name) does not exist in database '\(try connection.identifySystem().database)'; check the name (schema.table) or create the table")
         }

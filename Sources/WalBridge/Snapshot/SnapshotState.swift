@@ -1,5 +1,6 @@
 import EventMapping
 import Foundation
+import PostgresReplication
 
 /// The backfill's delivered progress, stored in the checkpoint next to the LSN
 /// (DESIGN: backfill). Only progress whose events Kafka acknowledged is ever
