@@ -88,7 +88,7 @@ public enum UUIDv5 {
 }
 
 /// The event id of a row change: UUIDv5 in the WalBridge namespace of
-/// `<systemID>/<database>/<commit LSN>/<ordinal>` (DESIGN.md, "Event contract").
+/// `<systemID>/<database>/<commit LSN>/<ordinal>` (docs/events.md, "Event ids").
 public func eventID(systemID: String, database: String, commitLSN: LSN, ordinal: Int) -> String {
     UUIDv5.make(namespace: UUIDv5.walBridgeNamespace, name: "\(systemID)/\(database)/\(commitLSN)/\(ordinal)")
 }

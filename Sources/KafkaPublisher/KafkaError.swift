@@ -1,8 +1,8 @@
 internal import CRdKafka
 
 /// An error from librdkafka or from WalBridge's use of it, with the
-/// classification the pipeline's delivery policy needs (DESIGN, "Delivery
-/// invariants" 6).
+/// classification the pipeline's delivery policy needs (docs/delivery.md,
+/// "The promises": never skip, never stall on one bad row).
 ///
 /// Every error is exactly one of:
 ///

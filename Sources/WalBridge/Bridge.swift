@@ -43,8 +43,8 @@ public struct SnapshotRequest: Sendable, Hashable {
 /// The running bridge: connects to Postgres, checks the configuration against
 /// it, creates the slot and publication when missing, resumes from the
 /// checkpoint, streams through a `StreamPipeline`, and reconnects with capped
-/// exponential backoff and jitter after transient failures (DESIGN: restart,
-/// replay, CLI). Runs on the calling thread until stopped.
+/// exponential backoff and jitter after transient failures (docs/delivery.md,
+/// "Restart and replay rules"; docs/operations.md, "Replay"). Runs on the calling thread until stopped.
 public final class Bridge {
     let configuration: BridgeConfiguration
     let options: BridgeOptions

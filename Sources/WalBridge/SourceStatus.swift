@@ -2,7 +2,7 @@ import EventMapping
 import Foundation
 import PostgresReplication
 
-/// What `walbridge status` reports about the slot (DESIGN: CLI, `status --json`).
+/// What `walbridge status` reports about the slot (docs/operations.md, "`walbridge status`").
 public struct SlotStatus: Sendable, Hashable {
     public var slot: String
     public var database: String
@@ -48,7 +48,7 @@ public struct SlotStatus: Sendable, Hashable {
         public var lagBytes: Int64
     }
 
-    /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
+    /// One JSON object: the fields of docs/operations.md ("`walbridge status`") in its order, then the server's version and the unfinished backfill.
     public var json: String {
         func lsn(_ value: LSN?) -> String { value.map { "\"\($0)\"" } ?? "null" }
         return "{\"slot\": \(LineLogHandler.quoted(slot)), \"active\": \(active), "

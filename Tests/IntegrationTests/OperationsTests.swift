@@ -79,7 +79,7 @@ struct OperationsTests {
         #expect(try bridge.stopAndWait() == nil)
     }
 
-    @Test("status prints DESIGN's fields, from the slot and the checkpoint; slot drop asks, refuses an active slot, drops")
+    @Test("status prints the fields docs/operations.md lists, from the slot and the checkpoint; slot drop asks, refuses an active slot, drops")
     func statusAndSlotDrop() throws {
         let setup = try BridgeTestSetup()
         let path = try setup.writeConfiguration()

@@ -3,8 +3,8 @@ import Logging
 import PostgresReplication
 
 /// Checks a configuration against the database and, unless it is a dry run,
-/// creates the slot and the publication when they are missing (DESIGN: CLI,
-/// exit codes; `validate` and `run` share these checks).
+/// creates the slot and the publication when they are missing (docs/operations.md,
+/// "`walbridge validate`" and "Exit status"; `validate` and `run` share these checks).
 struct SourcePreflight {
     let configuration: BridgeConfiguration
     let logger: Logger

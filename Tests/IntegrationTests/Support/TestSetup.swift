@@ -23,7 +23,7 @@ final class BridgeTestSetup {
         try? FileManager.default.removeItem(atPath: (checkpointPath as NSString).deletingLastPathComponent)
     }
 
-    /// The users mapping of DESIGN.md, with `extra` YAML appended to the mapping.
+    /// The users mapping of docs/configuration.md's example, with `extra` YAML appended to the mapping.
     func yaml(mappingExtra: String = "", kafkaProperties: String = "", postgresExtra: String = "", kafkaExtra: String = "") -> String {
         """
         postgres:
