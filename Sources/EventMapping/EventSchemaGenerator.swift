@@ -1,3 +1,4 @@
+import Configuration
 import PostgresReplication
 
 /// A JSON document built in memory, keeping the order of object members

@@ -1,3 +1,4 @@
+@testable import Configuration
 import Foundation
 @testable import EventMapping
 import PostgresReplication
