@@ -2,7 +2,7 @@ import EventMapping
 import PostgresReplication
 
 /// What the database says about a configuration, after every check passed.
-public struct PreparedSource: Sendable {
+struct PreparedSource: Sendable {
     public var identity: SystemIdentity
     /// The slot, as it is after any creation (nil when it is missing and was
     /// not created: a dry run, or a start that may not create one).
