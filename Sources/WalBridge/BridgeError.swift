@@ -122,8 +122,8 @@ public struct BridgeError: Error, Sendable, CustomStringConvertible {
         self.init(code: .generic(kind), kind: kind, message: message)
     }
 
-    /// An error with a code, classified by ``Kind/of(_:retryable:)`` when
-    /// `underlying` is given, as `kind` otherwise.
+    /// An error with a code and the kind its site decided (a refusal of
+    /// WalBridge's own, or a kind that depends on more than the error underneath).
     public init(code: Code, kind: Kind, message: String, underlying: Underlying? = nil) {
         self.code = code
         self.kind = kind
