@@ -42,11 +42,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test and demo support only: librdkafka's mock cluster, for the tests
+        // and `walbridge dev-broker`. Never used by the bridge itself.
+        .target(
+            name: "KafkaTestBroker",
+            dependencies: [
+                "CRdKafka",
+                "KafkaPublisher",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The whole app's configuration: the YAML file, `${ENV}`/`${file:}`
+        // substitution, the mappings as written. No runtime behaviour.
+        .target(
+            name: "Configuration",
+            dependencies: [
+                "PostgresReplication",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(
             name: "EventMapping",
             dependencies: [
                 "PostgresReplication",
-                .product(name: "Yams", package: "Yams"),
+                "Configuration",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -55,6 +74,7 @@ let package = Package(
             dependencies: [
                 "PostgresReplication",
                 "KafkaPublisher",
+                "Configuration",
                 "EventMapping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -67,6 +87,8 @@ let package = Package(
                 "WalBridge",
                 "PostgresReplication",
                 "KafkaPublisher",
+                "KafkaTestBroker",
+                "Configuration",
                 "EventMapping",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,23 +109,23 @@ let package = Package(
         // Test and bench support only: the hot path's fixed input and the
         // allocation counter's Swift face, shared by walbridge-bench and the budget tests.
         .target(
-            name: "HotPathFixture", dependencies: ["EventMapping", "PostgresReplication", "CAllocationCounter"],
+            name: "HotPathFixture", dependencies: ["Configuration", "EventMapping", "PostgresReplication", "CAllocationCounter"],
             path: "bench/HotPathFixture"
         ),
 
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
-        .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher"]),
+        .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher", "KafkaTestBroker"]),
         .testTarget(
-            name: "EventMappingTests", dependencies: ["EventMapping", "PostgresReplication", "HotPathFixture"],
+            name: "EventMappingTests", dependencies: ["Configuration", "EventMapping", "PostgresReplication", "HotPathFixture"],
             linkerSettings: allocationCounterLinkerSettings
         ),
         .testTarget(
             name: "WalBridgeTests",
-            dependencies: ["WalBridge", "EventMapping", "HTTPTestClient", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WalBridge", "Configuration", "EventMapping", "HTTPTestClient", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "EventMapping", "walbridge", "HTTPTestClient"],
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient"],
             exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.
@@ -127,7 +149,7 @@ if Context.environment["WALBRIDGE_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("pgoutput", ["PostgresReplication"]),
         ("values", ["PostgresReplication"]),
-        ("config", ["EventMapping"]),
+        ("config", ["Configuration"]),
         ("checkpoint", ["WalBridge"]),
         ("http", ["WalBridge"]),
     ]

@@ -1,5 +1,5 @@
 /// Standard Base64 (RFC 4648 §4: `A–Z a–z 0–9 + /`, `=` padding), for `bytea` values.
-public enum Base64 {
+package enum Base64 {
     static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Appends the encoding of `bytes` to `output`.

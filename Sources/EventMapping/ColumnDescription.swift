@@ -4,7 +4,7 @@ import PostgresReplication
 /// of its values depends on it. Built by the caller (which talks to Postgres)
 /// and handed to `EventSchemaGenerator`.
 public struct ColumnDescription: Sendable, Hashable {
-    /// How a value of the column is encoded (DESIGN.md, "Value encoding").
+    /// How a value of the column is encoded (docs/events.md, "Value encoding").
     public indirect enum ValueType: Sendable, Hashable {
         /// A built-in scalar type, by its OID (domains already resolved to their base).
         case builtin(oid: UInt32)

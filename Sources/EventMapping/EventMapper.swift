@@ -1,3 +1,4 @@
+import Configuration
 import PostgresReplication
 
 /// Turns row changes into Kafka records according to the configured mappings.

@@ -1,3 +1,4 @@
+import Configuration
 import PostgresReplication
 
 /// A JSON document built in memory, keeping the order of object members
@@ -86,7 +87,7 @@ public struct EventSchemaError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Derives a JSON Schema (draft 2020-12) for every configured event from the
-/// mappings and the catalog's column types (DESIGN.md's value encoding).
+/// mappings and the catalog's column types (docs/events.md, "Value encoding" and "JSON Schemas").
 ///
 /// Pure: the caller supplies the column descriptions. Every `data` object is
 /// closed (`additionalProperties: false`), so a schema also proves the allowlist.

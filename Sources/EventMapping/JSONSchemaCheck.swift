@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Consumers should use a full validator; this one lets WalBridge's own tests
 /// (and `swift test` without other tools) check real events against the schemas.
-public enum JSONSchemaCheck {
+package enum JSONSchemaCheck {
     /// Every violation, as `path: problem`; empty when the value is valid.
     public static func errors(_ value: Any, against schema: JSONDocument) -> [String] {
         var errors: [String] = []

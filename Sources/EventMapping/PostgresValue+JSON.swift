@@ -1,6 +1,6 @@
 import PostgresReplication
 
-/// The JSON encoding of `PostgresValue` (DESIGN.md, "Value encoding").
+/// The JSON encoding of `PostgresValue` (docs/events.md, "Value encoding").
 ///
 /// Dates and times always carry six fraction digits (`05:12:00.000000`), the
 /// same as `occurredAt`, so every value of a column has one fixed shape.

@@ -7,7 +7,7 @@ import Synchronization
 /// the stack, the padding tail a 128-byte stack buffer, and every shift and
 /// index in the compression function is unchecked (`&<<`, `&>>`, `& 15`), so
 /// the optimiser turns each round into a handful of instructions.
-public enum SHA1 {
+package enum SHA1 {
     /// The five 32-bit state words.
     typealias Words = (UInt32, UInt32, UInt32, UInt32, UInt32)
 

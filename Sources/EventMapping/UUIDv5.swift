@@ -1,7 +1,7 @@
 import PostgresReplication
 
 /// Name-based UUIDs, version 5 (SHA-1), as RFC 9562 (formerly RFC 4122) defines them.
-public enum UUIDv5 {
+package enum UUIDv5 {
     /// The WalBridge namespace for event ids.
     public static let walBridgeNamespace: [UInt8] = parse("fa042b31-7c2a-4f9e-8581-62e20b24907d")!
     /// RFC 9562's DNS namespace (`6ba7b810-9dad-11d1-80b4-00c04fd430c8`).
@@ -88,7 +88,7 @@ public enum UUIDv5 {
 }
 
 /// The event id of a row change: UUIDv5 in the WalBridge namespace of
-/// `<systemID>/<database>/<commit LSN>/<ordinal>` (DESIGN.md, "Event contract").
+/// `<systemID>/<database>/<commit LSN>/<ordinal>` (docs/events.md, "Event ids").
 public func eventID(systemID: String, database: String, commitLSN: LSN, ordinal: Int) -> String {
     UUIDv5.make(namespace: UUIDv5.walBridgeNamespace, name: "\(systemID)/\(database)/\(commitLSN)/\(ordinal)")
 }
@@ -97,7 +97,7 @@ public func eventID(systemID: String, database: String, commitLSN: LSN, ordinal:
 /// for the k-th message (0-based) of a transaction at commit `lsn`, or
 /// `<systemID>/<database>/<LSN>/m` for a non-transactional message at its own `lsn`
 /// (`messageIndex` nil).
-public func messageEventID(systemID: String, database: String, lsn: LSN, messageIndex: Int?) -> String {
+package func messageEventID(systemID: String, database: String, lsn: LSN, messageIndex: Int?) -> String {
     let suffix = messageIndex.map { "m\($0)" } ?? "m"
     return UUIDv5.make(namespace: UUIDv5.walBridgeNamespace, name: "\(systemID)/\(database)/\(lsn)/\(suffix)")
 }

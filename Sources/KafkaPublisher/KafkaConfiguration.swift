@@ -26,7 +26,7 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
     /// WalBridge's producer defaults, and why:
     ///
     /// - `enable.idempotence=true`, `acks=all`: no loss and no reordering or
-    ///   duplicates from librdkafka's own retries (DESIGN, invariants 1 and 2).
+    ///   duplicates from librdkafka's own retries (docs/delivery.md, "The promises").
     /// - `message.timeout.ms=0` (infinite): a record is never given up because
     ///   the cluster was away for a while. A transient outage must never move
     ///   the watermark past a record, so a finite timeout would only turn an

@@ -1,8 +1,8 @@
 internal import CRdKafka
 
 /// An error from librdkafka or from WalBridge's use of it, with the
-/// classification the pipeline's delivery policy needs (DESIGN, "Delivery
-/// invariants" 6).
+/// classification the pipeline's delivery policy needs (docs/delivery.md,
+/// "The promises": never skip, never stall on one bad row).
 ///
 /// Every error is exactly one of:
 ///
@@ -99,8 +99,6 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         case client
         /// An error reading records (``KafkaConsumer``).
         case consume
-        /// An error from the mock cluster (``TestKafkaCluster``).
-        case testCluster
     }
 
     /// The librdkafka code.

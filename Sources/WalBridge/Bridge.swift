@@ -1,3 +1,4 @@
+import Configuration
 import EventMapping
 import Foundation
 import KafkaPublisher
@@ -43,8 +44,8 @@ public struct SnapshotRequest: Sendable, Hashable {
 /// The running bridge: connects to Postgres, checks the configuration against
 /// it, creates the slot and publication when missing, resumes from the
 /// checkpoint, streams through a `StreamPipeline`, and reconnects with capped
-/// exponential backoff and jitter after transient failures (DESIGN: restart,
-/// replay, CLI). Runs on the calling thread until stopped.
+/// exponential backoff and jitter after transient failures (docs/delivery.md,
+/// "Restart and replay rules"; docs/operations.md, "Replay"). Runs on the calling thread until stopped.
 public final class Bridge {
     let configuration: BridgeConfiguration
     let options: BridgeOptions
@@ -125,13 +126,13 @@ public final class Bridge {
             createdNow: prepared.createdSlotAt != nil)
         let gap = try slotGap(continuity, checkpoint: checkpoint)
         guard var slot = prepared.slot else {
-            throw BridgeError(.fatal, "replication slot '\(configuration.postgres.slot)' is missing after creation")
+            throw BridgeError(code: .slotMissing, kind: .fatal, message: "replication slot '\(configuration.postgres.slot)' is missing after creation")
         }
         if slot.isActive, let pid = slot.activePID {
             if options.waitForSlot {
                 slot = try waitForSlot(slot, holder: pid, connection: connection)
             } else {
-                throw BridgeError(resumeLSN == nil ? .fatal : .transient,
+                throw BridgeError(code: .slotInUse, kind: resumeLSN == nil ? .fatal : .transient, message:
                     "replication slot '\(slot.name)' is in use by another connection (PID \(pid)); stop the other WalBridge, or check pg_stat_replication for that PID (run with --wait-for-slot to stand by until it is free)")
             }
         }
@@ -159,13 +160,13 @@ public final class Bridge {
             mapper = try EventMapper(configuration: configuration, keyColumns: prepared.keyColumns,
                                      systemID: prepared.identity.systemID, database: prepared.identity.database)
         } catch {
-            throw BridgeError(.configuration, "\(error)")
+            throw BridgeError(code: .configurationInvalid, .configuration(error), message: "\(error)")
         }
         let producer: KafkaProducer
         do {
             producer = try KafkaProducer(configuration: producerConfiguration(), logger: logger)
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot create the Kafka producer: \(error)")
+            throw BridgeError(code: .kafkaUnavailable, .kafka(error), message: "cannot create the Kafka producer: \(error)", retryable: false)
         }
         defer { producer.close() }
         metrics.producerHealthy(true)
@@ -253,9 +254,9 @@ public final class Bridge {
             return nil
         case .missing:
             // Only reached when the slot could not be created: without --recreate-slot, or on a reconnect.
-            throw BridgeError(.configuration, refusal ?? "")
+            throw BridgeError(code: .slotMissing, kind: .configuration, message: refusal ?? "")
         case .gap(let checkpointLSN, let slotLSN):
-            guard options.recreateSlot && resumeLSN == nil else { throw BridgeError(.configuration, refusal ?? "") }
+            guard options.recreateSlot && resumeLSN == nil else { throw BridgeError(code: .slotGap, kind: .configuration, message: refusal ?? "") }
             return SlotGap(checkpointLSN: checkpointLSN, slotLSN: slotLSN, backfillJobID: nil)
         }
     }
@@ -283,7 +284,7 @@ public final class Bridge {
         do {
             try store.save(Checkpoint(systemID: systemID, slot: configuration.postgres.slot, lsn: gap.slotLSN, snapshot: state))
         } catch {
-            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+            throw BridgeError(error)
         }
         logger.error("replication slot recreated with --recreate-slot: \(gap.summary)", metadata: [
             "slot": "\(configuration.postgres.slot)", "checkpointLSN": "\(gap.checkpointLSN)", "slotLSN": "\(gap.slotLSN)",
@@ -300,7 +301,7 @@ public final class Bridge {
             throw BridgeError(error, context: "cannot identify the Postgres system")
         }
         if let problem = checkpoint.ownershipProblem(systemID: identity.systemID, slot: configuration.postgres.slot, path: store.path) {
-            throw BridgeError(.configuration, problem)
+            throw BridgeError(code: .checkpointUnusable, kind: .configuration, message: problem)
         }
     }
 
@@ -334,7 +335,7 @@ public final class Bridge {
         do {
             return try store.load()
         } catch {
-            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+            throw BridgeError(error)
         }
     }
 
@@ -356,7 +357,7 @@ public final class Bridge {
             sleep(.seconds(1))
             do {
                 guard let refreshed = try connection.slot(named: slot.name) else {
-                    throw BridgeError(.configuration, "replication slot '\(slot.name)' was dropped while this WalBridge waited for it")
+                    throw BridgeError(code: .slotMissing, kind: .configuration, message: "replication slot '\(slot.name)' was dropped while this WalBridge waited for it")
                 }
                 current = refreshed
             } catch let error as BridgeError {

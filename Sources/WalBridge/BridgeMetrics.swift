@@ -3,7 +3,7 @@ import EventMapping
 import PostgresReplication
 import Synchronization
 
-/// The bridge's metrics (DESIGN: metrics; issue 6), through swift-metrics.
+/// The bridge's metrics (docs/operations.md, "Metrics"), through swift-metrics.
 ///
 /// With no backend bootstrapped they cost next to nothing; `Observability.start`
 /// bootstraps the Prometheus backend once per process, so every instance, also

@@ -27,7 +27,7 @@ struct CorruptStreamRetries: Sendable {
         position = delivered
         guard failures >= limit else { return nil }
         let place = delivered.map { "after \($0)" } ?? "at the start"
-        return BridgeError(.fatal,
+        return BridgeError(code: .corruptStream, kind: .fatal, message:
             "\(error.message); the replication stream came back corrupt \(failures) times in a row \(place) without delivering anything new, so WalBridge stops rather than retry forever: check what sits between WalBridge and Postgres (proxies, poolers, the network) and the server's log, then start WalBridge again (it resumes from the checkpoint, which holds only transactions delivered whole)")
     }
 }

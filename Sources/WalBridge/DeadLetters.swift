@@ -3,7 +3,7 @@ import Foundation
 import KafkaPublisher
 import PostgresReplication
 
-/// Builds the dead-letter records of DESIGN's invariant 6: a permanent failure
+/// Builds the dead-letter records of docs/delivery.md ("The promises": never skip, never stall on one bad row): a permanent failure
 /// of one record sends what can be sent of it to `kafka.dead_letter_topic`
 /// with the same key, headers `walbridge-error` (the reason) and
 /// `walbridge-source-topic`, and the stream goes on.

@@ -1,8 +1,9 @@
+import Configuration
 import EventMapping
 import Foundation
 import PostgresReplication
 
-/// What `walbridge status` reports about the slot (DESIGN: CLI, `status --json`).
+/// What `walbridge status` reports about the slot (docs/operations.md, "`walbridge status`").
 public struct SlotStatus: Sendable, Hashable {
     public var slot: String
     public var database: String
@@ -48,7 +49,7 @@ public struct SlotStatus: Sendable, Hashable {
         public var lagBytes: Int64
     }
 
-    /// One JSON object: DESIGN's fields in DESIGN's order, then the server's version and the unfinished backfill.
+    /// One JSON object: the fields of docs/operations.md ("`walbridge status`") in its order, then the server's version and the unfinished backfill.
     public var json: String {
         func lsn(_ value: LSN?) -> String { value.map { "\"\($0)\"" } ?? "null" }
         return "{\"slot\": \(LineLogHandler.quoted(slot)), \"active\": \(active), "
@@ -167,9 +168,9 @@ public enum SourceStatus {
         guard result.value(0, "slot_name") != nil else {
             if let checkpoint, let refusal = SlotContinuity.refusal(
                 .missing(checkpointLSN: checkpoint.lsn), slot: configuration.postgres.slot, checkpointPath: configuration.checkpoint.path) {
-                throw BridgeError(.fatal, refusal)
+                throw BridgeError(code: .slotMissing, kind: .fatal, message: refusal)
             }
-            throw BridgeError(.fatal,
+            throw BridgeError(code: .slotMissing, kind: .fatal, message:
                 "replication slot '\(configuration.postgres.slot)' does not exist in database '\(database)'; `walbridge run` creates it on its first start (check postgres.slot in \(configuration.source))")
         }
         let wal = result.value(0, "wal").flatMap { LSN($0) } ?? .zero
@@ -221,10 +222,10 @@ public enum SourceStatus {
         let connection = try connect(configuration)
         do {
             guard let slot = try connection.slot(named: name) else {
-                throw BridgeError(.fatal, "replication slot '\(name)' does not exist; nothing to drop")
+                throw BridgeError(code: .slotMissing, kind: .fatal, message: "replication slot '\(name)' does not exist; nothing to drop")
             }
             if slot.isActive {
-                throw BridgeError(.fatal,
+                throw BridgeError(code: .slotInUse, kind: .fatal, message:
                     "replication slot '\(name)' is in use by PID \(slot.activePID.map(String.init) ?? "?"); stop the WalBridge that streams from it, then drop the slot")
             }
             try connection.dropSlot(named: name)
@@ -243,8 +244,7 @@ public enum SourceStatus {
             if let refusal = connection.version.unsupportedError { throw refusal }
             return connection
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal,
-                "cannot connect to Postgres (\(configuration.postgres.redactedURL)): \(error.message)")
+            throw BridgeError(error, context: "cannot connect to Postgres (\(configuration.postgres.redactedURL))", retryable: false)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Configuration
 import EventMapping
 import Logging
 import PostgresReplication
@@ -37,7 +38,7 @@ public enum SourceValidation {
                 checkpointLSN: checkpoint.lsn, slotFollowsCheckpoint: checkpoint.slotFollowsCheckpoint,
                 slotLSN: prepared.slot.map { $0.confirmedFlushLSN ?? .zero }, createdNow: false)
             if let refusal = SlotContinuity.refusal(continuity, slot: configuration.postgres.slot, checkpointPath: configuration.checkpoint.path) {
-                throw BridgeError(.configuration, refusal)
+                throw BridgeError(code: .slotGap, kind: .configuration, message: refusal)
             }
             checks.append("checkpoint \(configuration.checkpoint.path) at \(checkpoint.lsn) continues slot '\(configuration.postgres.slot)'")
             if let gap = checkpoint.gap { warnings.append("slot gap not yet healed: \(gap.summary)") }
@@ -53,11 +54,11 @@ public enum SourceValidation {
         do {
             checkpoint = try CheckpointStore(path: configuration.checkpoint.path).load()
         } catch {
-            throw BridgeError(error.isIOFailure ? .fatal : .configuration, "\(error)")
+            throw BridgeError(error)
         }
         if let checkpoint, let problem = checkpoint.ownershipProblem(
             systemID: systemID, slot: configuration.postgres.slot, path: configuration.checkpoint.path) {
-            throw BridgeError(.configuration, problem)
+            throw BridgeError(code: .checkpointUnusable, kind: .configuration, message: problem)
         }
         return checkpoint
     }

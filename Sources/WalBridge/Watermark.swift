@@ -1,7 +1,7 @@
 import PostgresReplication
 
 /// The delivery watermark: the highest LSN up to which every transaction's
-/// events are acknowledged by Kafka (DESIGN, delivery invariant 2).
+/// events are acknowledged by Kafka (docs/delivery.md, "The promises": nothing committed is lost).
 ///
 /// Transactions are tracked in stream (commit) order, each with a count of
 /// events not yet acknowledged. Delivery reports arrive in any order across
@@ -71,7 +71,7 @@ public struct Watermark: Sendable {
 
     /// With nothing open and nothing outstanding, everything the server has sent
     /// up to `walEnd` (a keepalive's position) is handled: confirm it, so an idle
-    /// slot does not pin WAL (DESIGN, invariant 3). Returns true when it advanced.
+    /// slot does not pin WAL (docs/delivery.md, "The promises": idle slots do not pin WAL). Returns true when it advanced.
     @discardableResult
     public mutating func idle(walEnd: LSN) -> Bool {
         guard isIdle, walEnd > confirmed else { return false }

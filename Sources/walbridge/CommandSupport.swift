@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import EventMapping
 import Foundation
 import Logging
@@ -6,7 +7,7 @@ import WalBridge
 
 /// Helpers the subcommands share: loading the configuration, logging, signals.
 enum CommandSupport {
-    /// The exit status of a usage error and of a bad configuration (DESIGN: exit codes).
+    /// The exit status of a usage error and of a bad configuration (docs/operations.md, "Exit status").
     static let usageStatus: Int32 = 2
 
     /// Loads the configuration or exits with status 2 and the error's message.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaPublisher
+import KafkaTestBroker
 
 /// `walbridge dev-broker`: a Kafka-protocol test broker for demos and tests.
 struct DevBrokerCommand: ParsableCommand {
@@ -77,7 +78,7 @@ enum DevBrokerControl {
         }
     }
 
-    private static func run(_ line: String, on cluster: TestKafkaCluster) throws(KafkaError) -> String {
+    private static func run(_ line: String, on cluster: TestKafkaCluster) throws(TestBrokerError) -> String {
         let words = line.split(separator: " ").map(String.init)
         switch (words.first, words.count) {
         case ("down", 2) where words[1] == "all":

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Configuration
 import EventMapping
 import Foundation
+import PostgresReplication
 import WalBridge
 
 /// `walbridge snapshot`: publish the existing rows of mapped tables (backfill)

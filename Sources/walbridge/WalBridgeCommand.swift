@@ -23,7 +23,7 @@ struct WalBridgeCommand: ParsableCommand {
 
     /// The parser's own `main`, except that a usage error (a missing or unknown
     /// option, an unknown subcommand, a value an option does not accept) exits 2
-    /// as DESIGN says, not with the parser's default 64 (`EX_USAGE`). The
+    /// as docs/operations.md ("Exit status") says, not with the parser's default 64 (`EX_USAGE`). The
     /// parser's message, help hint and usage line still go to standard error;
     /// `--help` and `--version` still exit 0.
     static func main() {

@@ -1,5 +1,7 @@
+@testable import Configuration
 @testable import EventMapping
 import Foundation
+import PostgresReplication
 import Testing
 
 @Suite("Configuration: parsing, defaults and substitution")

@@ -1,3 +1,4 @@
+@testable import Configuration
 @testable import EventMapping
 import Foundation
 import PostgresReplication

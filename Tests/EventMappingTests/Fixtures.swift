@@ -1,8 +1,9 @@
+@testable import Configuration
 import Foundation
 @testable import EventMapping
 import PostgresReplication
 
-/// Shared test data: DESIGN.md's example configuration and its `users` table.
+/// Shared test data: docs/configuration.md's example configuration and its `users` table.
 enum Fixtures {
     static let designYAML = """
     postgres:

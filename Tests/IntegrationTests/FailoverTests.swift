@@ -1,5 +1,6 @@
 import Foundation
 import KafkaPublisher
+import KafkaTestBroker
 import PostgresReplication
 import Synchronization
 import Testing

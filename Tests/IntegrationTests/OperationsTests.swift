@@ -1,7 +1,9 @@
+import Configuration
 import EventMapping
 import Foundation
 import HTTPTestClient
 import KafkaPublisher
+import KafkaTestBroker
 import Logging
 import PostgresReplication
 import Testing
@@ -78,7 +80,7 @@ struct OperationsTests {
         #expect(try bridge.stopAndWait() == nil)
     }
 
-    @Test("status prints DESIGN's fields, from the slot and the checkpoint; slot drop asks, refuses an active slot, drops")
+    @Test("status prints the fields docs/operations.md lists, from the slot and the checkpoint; slot drop asks, refuses an active slot, drops")
     func statusAndSlotDrop() throws {
         let setup = try BridgeTestSetup()
         let path = try setup.writeConfiguration()

@@ -1,3 +1,4 @@
+import Configuration
 import EventMapping
 import Foundation
 import Logging
@@ -152,7 +153,7 @@ struct SchemaChangeTests {
             CREATE SCHEMA "we""ird . Schema";
             CREATE TABLE "we""ird . Schema"."Order Items" ("Line No" int PRIMARY KEY, "sku""x" text, hidden text);
             """#)
-        let table = PublicationTable(table: QualifiedTable(schema: #"we"ird . Schema"#, name: "Order Items"),
+        let table = PublicationTable(table: QualifiedName(schema: #"we"ird . Schema"#, table: "Order Items"),
                                      columns: ["Line No", #"sku"x"#], rowFilter: #""Line No" > 0"#)
         let statement = db.admin.createPublicationStatement(named: "pub one", tables: [table])
         #expect(statement == #"CREATE PUBLICATION "pub one" FOR TABLE "we""ird . Schema"."Order Items" ("Line No", "sku""x") WHERE ("Line No" > 0)"#)

@@ -4,7 +4,7 @@ import PostgresReplication
 import Testing
 import WalBridge
 
-/// Issue 5, item 1: every type of DESIGN.md's value encoding, with edge values,
+/// Issue 5, item 1: every type of docs/events.md's value encoding, with edge values,
 /// inserted into a real table and compared with what Postgres itself computes
 /// for the same row (under the documented session settings).
 @Suite("Value fidelity: the type matrix against real Postgres", .serialized)

@@ -1,4 +1,5 @@
 @testable import KafkaPublisher
+import KafkaTestBroker
 import Testing
 
 @Suite("Producer and consumer against the mock cluster", .timeLimit(.minutes(1)))
@@ -502,7 +503,7 @@ struct TestClusterTests {
         #expect(cluster.bootstrapServers.split(separator: ",").count == 3)
         #expect(cluster.bootstrapServers.contains("127.0.0.1:") || cluster.bootstrapServers.contains("localhost:"))
         try cluster.createTopic("a", partitions: 4, replicationFactor: 3)
-        #expect(throws: KafkaError.self) { try cluster.setBrokerDown(99) }
+        #expect(throws: TestBrokerError.self) { try cluster.setBrokerDown(99) }
         try cluster.setBrokerDown(2)
         try cluster.setBrokerUp(2)
         try cluster.setRoundTripTime(broker: 1, milliseconds: 5)

@@ -1,4 +1,5 @@
 @testable import KafkaPublisher
+import KafkaTestBroker
 import Logging
 import Testing
 

@@ -7,7 +7,7 @@ import WalBridge
 struct CheckpointStoreTests {
     let directory = NSTemporaryDirectory() + "walbridge-checkpoint-\(UInt64.random(in: 0..<UInt64.max))"
 
-    @Test("a saved checkpoint loads back, in DESIGN's JSON format")
+    @Test("a saved checkpoint loads back, in the checkpoint file's JSON format")
     func roundTrip() throws {
         let store = CheckpointStore(path: directory + "/nested/checkpoint.json")
         #expect(try store.load() == nil, "no file yet means no checkpoint")

@@ -1,3 +1,4 @@
+import Configuration
 import EventMapping
 import Foundation
 import Logging
@@ -5,7 +6,7 @@ import Synchronization
 import Testing
 import WalBridge
 
-/// `logging.format: json` writes one JSON object per line (DESIGN: `{"ts", "level", "msg", ...metadata}`).
+/// `logging.format: json` writes one JSON object per line (docs/configuration.md, `logging`: `{"ts", "level", "msg", ...metadata}`).
 @Suite("Log line formats")
 struct LogFormatTests {
     final class Lines: Sendable {

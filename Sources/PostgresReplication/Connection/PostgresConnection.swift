@@ -12,7 +12,7 @@ public final class PostgresConnection {
     private let handle: OpaquePointer
 
     /// Session settings that make the walsender write values in the forms
-    /// WalBridge decodes, whatever the server's defaults (DESIGN: value encoding).
+    /// WalBridge decodes, whatever the server's defaults (docs/events.md, "Value encoding").
     public static let sessionOptions =
         "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c lc_monetary=C"
 

@@ -54,26 +54,18 @@ public struct PublicationInfo: Sendable, Hashable {
     public var publishesUpdate: Bool
     public var publishesDelete: Bool
     public var publishesTruncate: Bool
-    /// Published columns per `schema.table` key (`QualifiedTable`).
-    public var tables: [QualifiedTable: [String]]
-}
-
-/// A schema-qualified table name, unquoted.
-public struct QualifiedTable: Sendable, Hashable, CustomStringConvertible {
-    public var schema: String
-    public var name: String
-    public init(schema: String, name: String) { self.schema = schema; self.name = name }
-    public var description: String { "\(schema).\(name)" }
+    /// Published columns per table.
+    public var tables: [QualifiedName: [String]]
 }
 
 /// One table of a publication that WalBridge creates.
 public struct PublicationTable: Sendable, Hashable {
-    public var table: QualifiedTable
+    public var table: QualifiedName
     /// The column list (Postgres 15); nil publishes every column.
     public var columns: [String]?
     /// A row filter (`WHERE` condition), or nil.
     public var rowFilter: String?
-    public init(table: QualifiedTable, columns: [String]?, rowFilter: String?) {
+    public init(table: QualifiedName, columns: [String]?, rowFilter: String?) {
         self.table = table; self.columns = columns; self.rowFilter = rowFilter
     }
 }
@@ -167,7 +159,7 @@ extension PostgresConnection {
     }
 
     /// The table `schema.name` with its columns in attribute order, or nil when it does not exist.
-    public func table(_ table: QualifiedTable) throws(PostgresError) -> CatalogTable? {
+    public func table(_ table: QualifiedName) throws(PostgresError) -> CatalogTable? {
         let result = try query("""
             SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typname, a.atttypid,
                    COALESCE(a.attnum = ANY(i.indkey), false) AS is_pk, c.relreplident
@@ -175,7 +167,7 @@ extension PostgresConnection {
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE n.nspname = \(quoteLiteral(table.schema)) AND c.relname = \(quoteLiteral(table.name))
+            WHERE n.nspname = \(quoteLiteral(table.schema)) AND c.relname = \(quoteLiteral(table.table))
               AND c.relkind IN ('r', 'p')
             ORDER BY a.attnum
             """)
@@ -188,12 +180,12 @@ extension PostgresConnection {
                 isPrimaryKey: result.value(row, "is_pk") == "t")
         }
         let identity = result.value(0, "relreplident").flatMap(\.first) ?? "d"
-        return CatalogTable(schema: table.schema, name: table.name, columns: columns, replicaIdentity: identity)
+        return CatalogTable(schema: table.schema, name: table.table, columns: columns, replicaIdentity: identity)
     }
 
     /// Whether the session's role may SELECT from the table.
-    public func canSelect(_ table: QualifiedTable) throws(PostgresError) -> Bool {
-        let name = quoteIdentifier(table.schema) + "." + quoteIdentifier(table.name)
+    public func canSelect(_ table: QualifiedName) throws(PostgresError) -> Bool {
+        let name = quoteIdentifier(table.schema) + "." + quoteIdentifier(table.table)
         let result = try query("SELECT pg_catalog.has_table_privilege(\(quoteLiteral(name)), 'SELECT')")
         return result.rows.first?.first == "t"
     }
@@ -228,9 +220,9 @@ extension PostgresConnection {
             SELECT schemaname, tablename, \(columnsExpression) AS attnames
             FROM pg_catalog.pg_publication_tables WHERE pubname = \(quoteLiteral(name))
             """)
-        var published: [QualifiedTable: [String]] = [:]
+        var published: [QualifiedName: [String]] = [:]
         for row in tables.rows.indices {
-            let table = QualifiedTable(schema: tables.value(row, "schemaname") ?? "", name: tables.value(row, "tablename") ?? "")
+            let table = QualifiedName(schema: tables.value(row, "schemaname") ?? "", table: tables.value(row, "tablename") ?? "")
             published[table] = tables.value(row, "attnames").map(PostgresArrayText.parseTextArray) ?? []
         }
         return PublicationInfo(
@@ -247,7 +239,7 @@ extension PostgresConnection {
     /// column lists and row filters where given.
     public func createPublicationStatement(named name: String, tables: [PublicationTable]) -> String {
         let items = tables.map { item in
-            var text = "TABLE " + quoteIdentifier(item.table.schema) + "." + quoteIdentifier(item.table.name)
+            var text = "TABLE " + quoteIdentifier(item.table.schema) + "." + quoteIdentifier(item.table.table)
             if let columns = item.columns {
                 text += " (" + columns.map { quoteIdentifier($0) }.joined(separator: ", ") + ")"
             }

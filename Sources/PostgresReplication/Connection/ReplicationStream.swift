@@ -39,7 +39,7 @@ enum ReplicationReadError: Error {
 /// Used from one thread; not `Sendable`.
 public final class ReplicationStream {
     /// The pgoutput `proto_version` this session asks for, on every Postgres
-    /// version (DESIGN: messages of protocols 2 to 4 are tolerated, not asked for).
+    /// version (docs/delivery.md, "The promises": messages of protocols 2 to 4 are tolerated, not asked for).
     public static let protocolVersion = 1
 
     private let connection: PostgresConnection

@@ -21,7 +21,7 @@
 /// Change messages (`I`, `U`, `D`) are copied once into a `[UInt8]` that
 /// their `TupleData` keeps (one allocation per change message, none per
 /// column); `decode(_: [UInt8])` shares the caller's array instead of copying.
-public struct PgOutputDecoder: Sendable {
+package struct PgOutputDecoder: Sendable {
     /// The pgoutput `proto_version` the session asked for (1 to 4).
     public let protocolVersion: Int
     /// The session asked for `streaming 'parallel'` (protocol 4 only).

@@ -3,7 +3,7 @@
 ///
 /// Both directions saturate at `Int64.min`/`Int64.max` instead of trapping, so
 /// Postgres's `-infinity`/`infinity` sentinels stay at the extremes.
-public enum PostgresEpoch {
+package enum PostgresEpoch {
     /// Microseconds from the Unix epoch to the Postgres epoch.
     public static let unixOffsetMicros: Int64 = 946_684_800_000_000
 

@@ -2,7 +2,7 @@
 /// in a CopyData message, to report its written/flushed/applied positions.
 ///
 /// The walsender only lets the slot release WAL up to `flushed`.
-public struct StandbyStatusUpdate: Sendable, Hashable {
+package struct StandbyStatusUpdate: Sendable, Hashable {
     /// Last WAL byte + 1 received and written.
     public var written: LSN
     /// Last WAL byte + 1 durably processed (the slot's confirmed flush position).

@@ -1,5 +1,6 @@
 import EventMapping
 import Foundation
+import PostgresReplication
 
 /// How `walbridge snapshot` asks a running WalBridge to backfill: a small JSON
 /// file next to the checkpoint (`<checkpoint>.snapshot-request`), written

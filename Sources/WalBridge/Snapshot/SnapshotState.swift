@@ -1,8 +1,9 @@
 import EventMapping
 import Foundation
+import PostgresReplication
 
 /// The backfill's delivered progress, stored in the checkpoint next to the LSN
-/// (DESIGN: backfill). Only progress whose events Kafka acknowledged is ever
+/// (docs/snapshots.md, "Progress, restart and resume"). Only progress whose events Kafka acknowledged is ever
 /// recorded, so a restart resumes at the first chunk not fully delivered.
 ///
 /// A pure value with its own JSON form (the checkpoint's `snapshot` object).

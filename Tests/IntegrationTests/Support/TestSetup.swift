@@ -1,6 +1,8 @@
+import Configuration
 import EventMapping
 import Foundation
 import KafkaPublisher
+import KafkaTestBroker
 import WalBridge
 
 /// The pieces most integration tests need: a database, a test broker, a
@@ -22,7 +24,7 @@ final class BridgeTestSetup {
         try? FileManager.default.removeItem(atPath: (checkpointPath as NSString).deletingLastPathComponent)
     }
 
-    /// The users mapping of DESIGN.md, with `extra` YAML appended to the mapping.
+    /// The users mapping of docs/configuration.md's example, with `extra` YAML appended to the mapping.
     func yaml(mappingExtra: String = "", kafkaProperties: String = "", postgresExtra: String = "", kafkaExtra: String = "") -> String {
         """
         postgres:

@@ -1,4 +1,4 @@
-@testable import EventMapping
+@testable import Configuration
 
 /// Fuzz entry point: the YAML configuration loader
 /// (`BridgeConfiguration.parse(yaml:source:environment:)`), with Yams under it.

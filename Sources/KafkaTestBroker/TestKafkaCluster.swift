@@ -1,4 +1,5 @@
 internal import CRdKafka
+import KafkaPublisher
 import Logging
 import Synchronization
 
@@ -28,14 +29,12 @@ import Synchronization
 /// our calls and makes the compiler check the claim without `@unchecked`.
 public final class TestKafkaCluster: Sendable {
     /// The `rd_kafka_t` the mock cluster needs for book-keeping, and the cluster.
-    private struct Handles {
-        let kafka: OpaquePointer
+    private struct Handles: ~Copyable {
+        let kafka: MockClusterHandle
         let mock: OpaquePointer
     }
 
     private let handles: Mutex<Handles>
-    /// Reached by the log callback of the book-keeping handle; outlives it.
-    private let logTarget: LogOnlyCallbackState
 
     /// `127.0.0.1:port,...`: pass as `bootstrap.servers` to any librdkafka client.
     public let bootstrapServers: String
@@ -43,67 +42,65 @@ public final class TestKafkaCluster: Sendable {
     public let brokerCount: Int
 
     /// Starts a mock cluster with `brokers` brokers listening on loopback.
-    public init(brokers: Int = 1, logger: Logger = Logger(label: "walbridge.kafka.mock")) throws(KafkaError) {
+    public init(brokers: Int = 1, logger: Logger = Logger(label: "walbridge.kafka.mock")) throws(TestBrokerError) {
         precondition(brokers >= 1, "a cluster needs at least one broker")
-        let logTarget = LogOnlyCallbackState(logger: logger)
-        var builder = ConfBuilder()
-        try builder.set("client.id", "walbridge-mock-cluster")
-        let conf = builder.conf
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(logTarget).toOpaque())
-        installLogCallback(conf, opaqueKind: .logOnly)
-        let kafka = try builder.makeHandle(type: RD_KAFKA_PRODUCER)
-        guard let mock = rd_kafka_mock_cluster_new(kafka, Int32(brokers)) else {
-            rd_kafka_destroy(kafka)
-            throw KafkaError(code: .fatal, kind: .testCluster, message: "could not start librdkafka's mock cluster")
+        let kafka: MockClusterHandle
+        do {
+            kafka = try MockClusterHandle(clientID: "walbridge-mock-cluster", logger: logger)
+        } catch {
+            throw TestBrokerError(code: error.code, message: error.message)
+        }
+        // On failure `kafka` is destroyed on the way out.
+        guard let mock = rd_kafka_mock_cluster_new(kafka.pointer, Int32(brokers)) else {
+            throw TestBrokerError(code: .fatal, message: "could not start librdkafka's mock cluster")
         }
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mock))
         self.brokerCount = brokers
-        self.logTarget = logTarget
         self.handles = Mutex(Handles(kafka: kafka, mock: mock))
         logger.info("mock Kafka cluster started", metadata: ["bootstrap.servers": "\(bootstrapServers)"])
     }
 
     deinit {
+        // The cluster first; the book-keeping handle goes with `handles`, after it.
         handles.withLock { handles in
             rd_kafka_mock_cluster_destroy(handles.mock)
-            rd_kafka_destroy(handles.kafka)
         }
     }
 
-    private func check(_ err: rd_kafka_resp_err_t, _ what: String) throws(KafkaError) {
+    private func check(_ err: rd_kafka_resp_err_t, _ what: String) throws(TestBrokerError) {
         guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        let code = KafkaError.Code(err)
-        throw KafkaError(code: code, kind: .testCluster, message: "\(what): \(code.librdkafkaDescription)")
+        let code = KafkaError.Code(rawValue: Int32(err.rawValue))
+        throw TestBrokerError(code: code, message: "\(what): \(code.librdkafkaDescription)")
     }
 
     /// Creates `name` with `partitions` partitions. Fails if it exists.
-    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
+    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(TestBrokerError) {
         let err = handles.withLock { rd_kafka_mock_topic_create($0.mock, name, partitions, replicationFactor) }
         try check(err, "create topic \(name) (\(partitions) partitions, replication \(replicationFactor))")
     }
 
     /// Disconnects broker `id` (1-based) and refuses new connections. No leader change.
-    public func setBrokerDown(_ id: Int32) throws(KafkaError) {
+    public func setBrokerDown(_ id: Int32) throws(TestBrokerError) {
         try check(handles.withLock { rd_kafka_mock_broker_set_down($0.mock, id) }, "set broker \(id) down")
     }
 
     /// Lets broker `id` accept connections again.
-    public func setBrokerUp(_ id: Int32) throws(KafkaError) {
+    public func setBrokerUp(_ id: Int32) throws(TestBrokerError) {
         try check(handles.withLock { rd_kafka_mock_broker_set_up($0.mock, id) }, "set broker \(id) up")
     }
 
     /// Every broker down.
-    public func setAllBrokersDown() throws(KafkaError) {
+    public func setAllBrokersDown() throws(TestBrokerError) {
         try check(handles.withLock { rd_kafka_mock_broker_set_down($0.mock, -1) }, "set all brokers down")
     }
 
     /// Every broker up.
-    public func setAllBrokersUp() throws(KafkaError) {
+    public func setAllBrokersUp() throws(TestBrokerError) {
         try check(handles.withLock { rd_kafka_mock_broker_set_up($0.mock, -1) }, "set all brokers up")
     }
 
     /// Delays every response of `broker` (-1 = all) by `milliseconds`.
-    public func setRoundTripTime(broker: Int32, milliseconds: Int32) throws(KafkaError) {
+    public func setRoundTripTime(broker: Int32, milliseconds: Int32) throws(TestBrokerError) {
         try check(
             handles.withLock { rd_kafka_mock_broker_set_rtt($0.mock, broker, milliseconds) },
             "set round-trip time of broker \(broker)")
@@ -147,4 +144,14 @@ public final class TestKafkaCluster: Sendable {
     public func clearRequestErrors(apiKey: APIKey) {
         handles.withLock { rd_kafka_mock_clear_request_errors($0.mock, apiKey.rawValue) }
     }
+}
+
+/// A mock-cluster operation failed: librdkafka's code and what was asked.
+public struct TestBrokerError: Error, Sendable, CustomStringConvertible {
+    /// The librdkafka code.
+    public let code: KafkaError.Code
+    /// What was asked and librdkafka's description of the code.
+    public let message: String
+
+    public var description: String { "Kafka \(code.name): \(message)" }
 }

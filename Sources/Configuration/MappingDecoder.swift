@@ -1,7 +1,8 @@
+import PostgresReplication
 import Yams
 
 /// Reads and checks the `mappings:` list.
-struct MappingDecoder {
+package struct MappingDecoder {
     let reader: YAMLReader
     /// `kafka.format`: the format of a table mapping without `format:`.
     var defaultFormat: EventFormat = .walbridge
@@ -242,7 +243,7 @@ struct MappingDecoder {
     }
 
     /// Why a key column cannot be transformed (also said when the primary key is resolved).
-    static func transformedKeyMessage(column: String) -> String {
+    package static func transformedKeyMessage(column: String) -> String {
         "key column '\(column)' has a transform (hash or mask); the Kafka key is published untransformed and a masked key would put different rows under one key, so a key column cannot be transformed: key the events by another column, or publish this one untransformed"
     }
 

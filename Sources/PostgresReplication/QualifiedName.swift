@@ -1,4 +1,5 @@
-/// A schema-qualified table name, as Postgres identifies a table.
+/// A schema-qualified table name, as Postgres identifies a table: the one
+/// name type of the configuration, the catalog queries and the publication.
 ///
 /// Parsed from the YAML `table:` key with SQL's identifier rules: a quoted
 /// part (`"Order Items"`) is taken exactly, with `""` standing for one `"`;
@@ -133,18 +134,5 @@ public struct QualifiedName: Sendable, Hashable, CustomStringConvertible {
         case 2: return QualifiedName(schema: parts[0], table: parts[1])
         default: throw .tooManyParts(parts.count)
         }
-    }
-}
-
-extension String {
-    /// Replaces every occurrence of `target` (no Foundation needed).
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        guard contains(target) else { return self }
-        var result = ""
-        result.reserveCapacity(count + 4)
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
-        }
-        return result
     }
 }

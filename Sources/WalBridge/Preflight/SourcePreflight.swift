@@ -1,35 +1,11 @@
+import Configuration
 import EventMapping
 import Logging
 import PostgresReplication
 
-extension PostgresError: PostgresErrorLike {}
-
-/// What the database says about a configuration, after every check passed.
-public struct PreparedSource: Sendable {
-    public var identity: SystemIdentity
-    /// The slot, as it is after any creation (nil when it is missing and was
-    /// not created: a dry run, or a start that may not create one).
-    public var slot: SlotInfo?
-    /// The new slot's consistent point, when this preflight created it.
-    public var createdSlotAt: LSN?
-    /// The server is a hot standby (decoding on a standby, Postgres 16+).
-    public var isStandby = false
-    /// The Kafka key columns of every table mapping, resolved (`key:` or the primary key).
-    public var keyColumns: [QualifiedName: [String]]
-    /// Problems that do not stop the bridge but that the user should know about.
-    public var warnings: [String]
-    /// What a real run would create (dry run only).
-    public var wouldCreate: [String]
-    /// Every mapped table's columns with their encoding (for `walbridge schema`).
-    public var columns: [QualifiedName: [String: ColumnDescription]]
-    /// A value decoder that knows the mapped columns' domains: hand it to the
-    /// `TransactionAssembler` so domain values decode as their base type.
-    public var valueDecoder: PostgresValueDecoder
-}
-
 /// Checks a configuration against the database and, unless it is a dry run,
-/// creates the slot and the publication when they are missing (DESIGN: CLI,
-/// exit codes; `validate` and `run` share these checks).
+/// creates the slot and the publication when they are missing (docs/operations.md,
+/// "`walbridge validate`" and "Exit status"; `validate` and `run` share these checks).
 struct SourcePreflight {
     let configuration: BridgeConfiguration
     let logger: Logger
@@ -47,7 +23,7 @@ struct SourcePreflight {
         do {
             connection = try PostgresConnection(url: configuration.postgres.url, replication: true)
         } catch {
-            throw BridgeError(error.isConfigurationError ? .configuration : .fatal, "cannot connect to Postgres: \(error.message)")
+            throw BridgeError(error, context: "cannot connect to Postgres", retryable: false)
         }
         let prepared = try SourcePreflight(configuration: configuration, logger: logger, dryRun: true).prepare(connection)
         return (connection, prepared)
@@ -70,7 +46,7 @@ struct SourcePreflight {
         let identity = try connection.identifySystem()
         try connection.requireLogicalWALLevel()
         guard try connection.hasReplicationRight() else {
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .postgresRefused, kind: .configuration, message:
                 "role '\(connection.user)' lacks the REPLICATION attribute; run ALTER ROLE \(connection.quoteIdentifier(connection.user)) REPLICATION as a superuser (see sql/walbridge-setup.sql)")
         }
         var warnings: [String] = []
@@ -81,7 +57,7 @@ struct SourcePreflight {
         /// DELETE when a column list leaves out a replica-identity column, so a
         /// publication WalBridge creates lists none for them (all columns are sent,
         /// only the mapped ones published).
-        var fullIdentityTables: Set<QualifiedTable> = []
+        var fullIdentityTables: Set<QualifiedName> = []
         let types = TypeCatalog(connection)
         var columns: [QualifiedName: [String: ColumnDescription]] = [:]
 
@@ -96,7 +72,7 @@ struct SourcePreflight {
                     let rules = tableMapping.events.updateRules.contains { !$0.matchesEveryUpdate }
                     let what = [rules ? "events.update rules with when" : nil, tableMapping.skipUnchanged ? "skip_unchanged" : nil]
                         .compactMap { $0 }.joined(separator: " and ")
-                    throw BridgeError(.configuration,
+                    throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                         "\(where_): \(what) compare the old and new row, but table \(tableMapping.table) has REPLICA IDENTITY \(Self.identityName(table.replicaIdentity)), so Postgres does not send the old row; run ALTER TABLE \(tableMapping.table.sqlQuoted) REPLICA IDENTITY FULL")
                 }
                 let key: [String]
@@ -106,12 +82,12 @@ struct SourcePreflight {
                 } else {
                     key = table.primaryKey
                     guard !key.isEmpty else {
-                        throw BridgeError(.configuration,
+                        throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                             "\(where_): table \(tableMapping.table) has no primary key; add `key: [column, ...]` to the mapping naming the columns that identify a row")
                     }
                 }
                 for column in key where tableMapping.field(forColumn: column) == nil {
-                    throw BridgeError(.configuration,
+                    throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                         "\(where_).key: key column '\(column)' of \(tableMapping.table) is not in `fields`; add it (for example `\(column): \(column)`) so the Kafka key can be published")
                 }
                 keyColumns[tableMapping.table] = key
@@ -122,14 +98,14 @@ struct SourcePreflight {
                 try checkRowFilter(tableMapping.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
                 warnings += replicaIdentityWarnings(
                     tableMapping, identity: table.replicaIdentity, identityColumns: identityColumns, key: key, columns: described)
-                guard try connection.canSelect(QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table)) else {
-                    throw BridgeError(.configuration,
+                guard try connection.canSelect(tableMapping.table) else {
+                    throw BridgeError(code: .postgresRefused, kind: .configuration, message:
                         "\(where_): role '\(connection.user)' may not SELECT from \(tableMapping.table); GRANT SELECT ON \(tableMapping.table.sqlQuoted) TO \(connection.quoteIdentifier(connection.user))")
                 }
                 // The rules' columns too (`deleted_at`): the mapper reads them, unpublished.
                 let columns = orderedUnique(key + tableMapping.readColumns)
                 publicationTables.append(PublicationTable(
-                    table: QualifiedTable(schema: tableMapping.table.schema, name: tableMapping.table.table),
+                    table: tableMapping.table,
                     columns: columns, rowFilter: tableMapping.rowFilter))
                 if table.replicaIdentity == "f" { fullIdentityTables.insert(publicationTables[publicationTables.count - 1].table) }
             case .outbox(let outbox):
@@ -141,7 +117,7 @@ struct SourcePreflight {
                     outbox.table, identity: table.replicaIdentity, allColumns: table.columns.map(\.name))
                 try checkRowFilter(outbox.rowFilter, table: table, identityColumns: identityColumns, where_: where_)
                 publicationTables.append(PublicationTable(
-                    table: QualifiedTable(schema: outbox.table.schema, name: outbox.table.table),
+                    table: outbox.table,
                     columns: orderedUnique(table.primaryKey + columns), rowFilter: outbox.rowFilter))
             case .message:
                 continue
@@ -156,20 +132,20 @@ struct SourcePreflight {
         var createdSlotAt: LSN?
         if let existing = slot {
             guard existing.slotType == "logical", existing.plugin == "pgoutput" else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' exists but is a \(existing.slotType) slot with plugin '\(existing.plugin ?? "none")'; WalBridge needs a logical pgoutput slot: set postgres.slot to another name, or drop it with `walbridge slot drop`")
             }
             guard existing.database == identity.database else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' belongs to database '\(existing.database ?? "?")', not '\(identity.database)'; use another postgres.slot name")
             }
             if existing.walStatus == "lost" {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .slotGap, kind: .configuration, message:
                     "replication slot '\(existing.name)' has lost required WAL (wal_status=lost, max_slot_wal_keep_size exceeded); drop it with `walbridge slot drop` and backfill with `walbridge snapshot`")
             }
             // `synced` stays true after a promotion; only on a standby is the copy unusable.
             if existing.synced == true && standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "replication slot '\(existing.name)' on this standby is a synchronised copy of the primary's failover slot, usable only once the standby is promoted; point postgres.url at the primary (or list both hosts with target_session_attrs=primary, so WalBridge follows the promotion)")
             }
             if configuration.postgres.failoverSlot && existing.failover == false {
@@ -210,16 +186,16 @@ struct SourcePreflight {
         let version = connection.version
         if configuration.postgres.failoverSlot {
             guard version.supportsFailoverSlots else {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .configurationInvalid, kind: .configuration, message:
                     "\(configuration.source): postgres.failover_slot needs Postgres 17 or later, and this server is \(version); remove failover_slot (on \(version.major) a logical slot does not survive a failover: docs/operations.md, \"Failover\", says what to do)")
             }
             if standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .configurationInvalid, kind: .configuration, message:
                     "\(configuration.source): postgres.url points at a hot standby while postgres.failover_slot is on; a failover slot is created on the primary, and its copy on the standby is usable only after promotion: point postgres.url at the primary, or list both hosts (postgres://USER@PRIMARY,STANDBY/DB?target_session_attrs=primary)")
             }
         }
         if standby && !version.supportsStandbyDecoding {
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "postgres.url points at a hot standby running Postgres \(version), which cannot decode logically (Postgres 16 and later can); point postgres.url at the primary")
         }
     }
@@ -259,7 +235,7 @@ struct SourcePreflight {
     }
 
     private func checkPublication(
-        _ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, fullIdentityTables: Set<QualifiedTable>,
+        _ connection: PostgresConnection, tables: [PublicationTable], standby: Bool, fullIdentityTables: Set<QualifiedName>,
         wouldCreate: inout [String]
     ) throws {
         let name = configuration.postgres.publication
@@ -271,7 +247,7 @@ struct SourcePreflight {
             }
             let statement = connection.createPublicationStatement(named: name, tables: tables)
             if standby {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' does not exist, and postgres.url points at a hot standby, which cannot create it; create it on the primary (it replicates to the standby): \(statement)")
             }
             if dryRun {
@@ -282,7 +258,7 @@ struct SourcePreflight {
                 try connection.createPublication(named: name, tables: tables)
             } catch {
                 guard error.sqlState == "42501" else { throw error }
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' does not exist and role '\(connection.user)' may not create it (\(error.message)); run as the tables' owner: \(statement)")
             }
             logger.info("created publication", metadata: ["publication": "\(name)", "tables": "\(tables.map(\.table.description))"])
@@ -293,12 +269,12 @@ struct SourcePreflight {
             if let columns = publication.tables[item.table] {
                 published = columns
             } else {
-                throw BridgeError(.configuration,
-                    "publication '\(name)' does not publish \(item.table); run ALTER PUBLICATION \(connection.quoteIdentifier(name)) ADD TABLE \(connection.quoteIdentifier(item.table.schema)).\(connection.quoteIdentifier(item.table.name)) as the table's owner, or set postgres.publication to a publication that does")
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
+                    "publication '\(name)' does not publish \(item.table); run ALTER PUBLICATION \(connection.quoteIdentifier(name)) ADD TABLE \(connection.quoteIdentifier(item.table.schema)).\(connection.quoteIdentifier(item.table.table)) as the table's owner, or set postgres.publication to a publication that does")
             }
             let missing = (item.columns ?? []).filter { !published.isEmpty && !published.contains($0) }
             if !missing.isEmpty {
-                throw BridgeError(.configuration,
+                throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                     "publication '\(name)' publishes \(item.table) without the mapped column(s) \(missing.joined(separator: ", ")); add them to its column list (ALTER PUBLICATION … SET TABLE …) or remove them from the mapping")
             }
         }
@@ -311,8 +287,8 @@ struct SourcePreflight {
     }
 
     private func requireTable(_ name: QualifiedName, _ connection: PostgresConnection, _ where_: String) throws -> CatalogTable {
-        guard let table = try connection.table(QualifiedTable(schema: name.schema, name: name.table)) else {
-            throw BridgeError(.configuration,
+        guard let table = try connection.table(name) else {
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "\(where_).table: table \(name) does not exist in database '\(try connection.identifySystem().database)'; check the name (schema.table) or create the table")
         }
         return table
@@ -332,7 +308,7 @@ struct SourcePreflight {
         let existing = Set(table.columns.map(\.name))
         for column in columns where !existing.contains(column) {
             let suggestion = Levenshtein.closest(to: column, in: table.columns.map(\.name))?.candidate
-            throw BridgeError(.configuration,
+            throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
                 "\(where_).\(key): table \(name) has no column '\(column)'" + (suggestion.map { "; did you mean '\($0)'?" } ?? ""))
         }
     }
@@ -347,7 +323,7 @@ struct SourcePreflight {
         guard !outside.isEmpty else { return }
         let name = QualifiedName(schema: table.schema, table: table.name)
         let identity = identityColumns.isEmpty ? "no columns" : identityColumns.joined(separator: ", ")
-        throw BridgeError(.configuration,
+        throw BridgeError(code: .sourceMismatch, kind: .configuration, message:
             "\(where_).where: the row filter uses \(outside.joined(separator: ", ")), which is not part of the replica identity of \(name) (\(identity)); Postgres would then reject every UPDATE and DELETE on the table. Filter on replica-identity columns only, or run ALTER TABLE \(name.sqlQuoted) REPLICA IDENTITY FULL first")
     }
 
@@ -392,224 +368,5 @@ struct SourcePreflight {
     private func orderedUnique(_ items: [String]) -> [String] {
         var seen = Set<String>()
         return items.filter { seen.insert($0).inserted }
-    }
-}
-
-// MARK: - Column types, domains and replica identity
-
-/// Reads what WalBridge needs to know about column types from `pg_type`:
-/// domains resolved to their base type (for the value decoder), enum labels
-/// and array element types (for the JSON Schemas). Caches per OID.
-final class TypeCatalog {
-    private struct TypeRow {
-        var name: String
-        var namespace: String
-        var kind: Character      // typtype: b base, d domain, e enum, r range, c composite, m multirange, p pseudo
-        var baseType: UInt32     // typbasetype (domains)
-        var element: UInt32      // typelem (arrays: category 'A')
-        var isArray: Bool
-        var arrayType: UInt32    // typarray
-    }
-
-    private let connection: PostgresConnection
-    private var rows: [UInt32: TypeRow] = [:]
-
-    init(_ connection: PostgresConnection) { self.connection = connection }
-
-    private func row(_ oid: UInt32) throws(PostgresError) -> TypeRow? {
-        if let cached = rows[oid] { return cached }
-        let result = try connection.query("""
-            SELECT typname, typtype, typbasetype, typelem, typcategory = 'A' AND typelem <> 0 AS is_array, typarray,
-                   (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = typnamespace) AS nspname
-            FROM pg_catalog.pg_type WHERE oid = \(oid)
-            """)
-        guard !result.rows.isEmpty else { return nil }
-        let row = TypeRow(
-            name: result.value(0, "typname") ?? "",
-            namespace: result.value(0, "nspname") ?? "",
-            kind: result.value(0, "typtype")?.first ?? "b",
-            baseType: result.value(0, "typbasetype").flatMap { UInt32($0) } ?? 0,
-            element: result.value(0, "typelem").flatMap { UInt32($0) } ?? 0,
-            isArray: result.value(0, "is_array") == "t",
-            arrayType: result.value(0, "typarray").flatMap { UInt32($0) } ?? 0)
-        rows[oid] = row
-        return row
-    }
-
-    /// The type whose text format `oid`'s values have: a domain's base type
-    /// (through domains over domains), an array of domains' base array type.
-    func resolved(_ oid: UInt32) throws(PostgresError) -> UInt32 {
-        var current = oid
-        for _ in 0..<32 {  // domain chains are short; a cycle cannot exist, but never loop forever
-            guard let row = try row(current) else { return current }
-            if row.kind == "d" {
-                current = row.baseType
-                continue
-            }
-            if row.isArray {
-                let element = try resolved(row.element)
-                guard element != row.element, let elementRow = try self.row(element), elementRow.arrayType != 0 else { return current }
-                return elementRow.arrayType
-            }
-            return current
-        }
-        return current
-    }
-
-    /// Every domain (or array of domains) among `oids` → the type to decode it as.
-    func baseTypes(of oids: some Sequence<UInt32>) throws(PostgresError) -> [UInt32: UInt32] {
-        var map: [UInt32: UInt32] = [:]
-        for oid in Set(oids) where oid >= 10_000 {  // built-in types are never domains
-            let base = try resolved(oid)
-            if base != oid { map[oid] = base }
-        }
-        return map
-    }
-
-    /// The non-built-in types among `oids` (enums, domains, extension types and
-    /// their arrays) as the stream's Type messages would describe them, so the
-    /// value decoder treats a snapshot's values like streamed ones.
-    func registry(for oids: some Sequence<UInt32>) throws(PostgresError) -> TypeRegistry {
-        var registry = TypeRegistry()
-        for oid in Set(oids) where registry.name(of: oid) == nil {
-            guard let row = try row(oid) else { continue }
-            registry.register(TypeMessage(oid: oid, namespace: row.namespace == "pg_catalog" ? "" : row.namespace, name: row.name))
-        }
-        return registry
-    }
-
-    /// How values of `oid` are encoded, for the JSON Schema.
-    func valueType(_ oid: UInt32) throws(PostgresError) -> ColumnDescription.ValueType {
-        let base = try resolved(oid)
-        guard let row = try row(base) else { return .text }
-        if row.isArray { return .array(element: try valueType(row.element)) }
-        switch row.kind {
-        case "e":
-            let labels = try connection.query("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = \(base) ORDER BY enumsortorder")
-            return .enumeration(labels: labels.rows.compactMap { $0.first ?? nil })
-        case "b" where base < 10_000:
-            return .builtin(oid: base)
-        default:
-            return .text
-        }
-    }
-
-    /// The columns of a table with their encoding (nil when the table does not exist).
-    func describe(_ table: QualifiedName) throws(PostgresError) -> [String: ColumnDescription]? {
-        let result = try connection.query("""
-            SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typname, a.atttypid,
-                   a.attnotnull, a.attstorage IN ('x', 'e') AS toastable
-            FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid = pg_catalog.to_regclass(\(connection.quoteLiteral(table.sqlQuoted)))
-              AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum
-            """)
-        guard !result.rows.isEmpty else { return nil }
-        var columns: [String: ColumnDescription] = [:]
-        for index in result.rows.indices {
-            let name = result.value(index, "attname") ?? ""
-            let oid = result.value(index, "atttypid").flatMap { UInt32($0) } ?? 0
-            columns[name] = ColumnDescription(
-                name: name, typeName: result.value(index, "typname") ?? "", typeOID: oid,
-                valueType: try valueType(oid), notNull: result.value(index, "attnotnull") == "t",
-                toastable: result.value(index, "toastable") == "t")
-        }
-        return columns
-    }
-
-    /// The columns of the table's replica identity: the primary key (DEFAULT),
-    /// the chosen index (USING INDEX), every column (FULL), none (NOTHING).
-    func replicaIdentityColumns(_ table: QualifiedName, identity: Character, allColumns: [String]) throws(PostgresError) -> [String] {
-        switch identity {
-        case "f": return allColumns
-        case "n": return []
-        default:
-            let flag = identity == "i" ? "indisreplident" : "indisprimary"
-            let result = try connection.query("""
-                SELECT a.attname FROM pg_catalog.pg_index i
-                JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                WHERE i.indrelid = pg_catalog.to_regclass(\(connection.quoteLiteral(table.sqlQuoted))) AND i.\(flag)
-                """)
-            return result.rows.compactMap { $0.first ?? nil }
-        }
-    }
-}
-
-/// The identifiers a row filter (`where:`) refers to: unquoted words folded
-/// to lower case and quoted identifiers, outside string literals. A superset of
-/// the columns it uses (a function name counts too), which is what a check
-/// against the replica identity needs: it may refuse, never wrongly accept.
-enum RowFilterScanner {
-    static func identifiers(in filter: String) -> Set<String> {
-        var result = Set<String>()
-        let characters = Array(filter.unicodeScalars)
-        var index = 0
-        func isStart(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic }
-        func isPart(_ c: Unicode.Scalar) -> Bool { isStart(c) || c == "$" || ("0"..."9").contains(c) }
-        while index < characters.count {
-            let c = characters[index]
-            if c == "'" {
-                // A string literal ('' inside is a quote); E'…' escapes are skipped the same way.
-                index += 1
-                while index < characters.count {
-                    if characters[index] == "\\" { index += 2; continue }
-                    if characters[index] == "'" {
-                        if index + 1 < characters.count, characters[index + 1] == "'" { index += 2; continue }
-                        break
-                    }
-                    index += 1
-                }
-                index += 1
-            } else if c == "\"" {
-                var name = String.UnicodeScalarView()
-                index += 1
-                while index < characters.count {
-                    if characters[index] == "\"" {
-                        if index + 1 < characters.count, characters[index + 1] == "\"" { name.append("\""); index += 2; continue }
-                        break
-                    }
-                    name.append(characters[index])
-                    index += 1
-                }
-                index += 1
-                result.insert(String(name))
-            } else if isStart(c) {
-                var name = String.UnicodeScalarView()
-                while index < characters.count, isPart(characters[index]) {
-                    name.append(characters[index])
-                    index += 1
-                }
-                result.insert(String(name).lowercased())
-            } else if ("0"..."9").contains(c) {
-                while index < characters.count, isPart(characters[index]) || characters[index] == "." { index += 1 }
-            } else {
-                index += 1
-            }
-        }
-        return result
-    }
-}
-
-/// `walbridge schema`: the JSON Schema of every configured event, derived from
-/// the mappings and the column types the database reports. Changes nothing.
-public enum SourceSchemas {
-    /// - Throws: `BridgeError` (configuration for a wrong mapping or what the
-    ///   database says about it, fatal when Postgres cannot be reached).
-    public static func eventSchemas(_ configuration: BridgeConfiguration, logger: Logger) throws(BridgeError) -> [EventSchema] {
-        let (_, prepared) = try SourcePreflight.dryRun(configuration, logger: logger)
-        do {
-            return try EventSchemaGenerator.schemas(configuration: configuration, columns: prepared.columns, keyColumns: prepared.keyColumns)
-        } catch {
-            throw BridgeError(.configuration, error.description)
-        }
-    }
-
-    /// All schemas as one JSON object keyed by event type (an outbox mapping's
-    /// key is `outbox:<table>`), pretty-printed.
-    public static func document(_ schemas: [EventSchema]) -> String {
-        let members = schemas.map { schema in
-            (schema.eventType == "*" ? "outbox:\(schema.origin.dropFirst("outbox ".count))" : schema.eventType, schema.schema)
-        }
-        return JSONDocument.object(members).encoded(pretty: true)
     }
 }

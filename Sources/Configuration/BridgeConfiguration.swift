@@ -1,3 +1,5 @@
+import PostgresReplication
+
 /// The whole WalBridge configuration, as read from its YAML file.
 ///
 /// Build it with `load(path:environment:)` or `parse(yaml:source:environment:)`;
@@ -33,11 +35,11 @@ public struct BridgeConfiguration: Sendable, Hashable, CustomStringConvertible {
         }
 
         /// The URL with its password replaced by `***`.
-        public var redactedURL: String { EventMapping.redactedURL(url) }
+        public var redactedURL: String { Configuration.redactedURL(url) }
 
         public var description: String {
             "postgres(url: \(redactedURL), slot: \(slot), publication: \(publication), replay_window: \(DurationText.format(replayWindow)), "
-                + "failover_slot: \(failoverSlot)\(primaryURL.map { ", primary_url: \(EventMapping.redactedURL($0))" } ?? ""))"
+                + "failover_slot: \(failoverSlot)\(primaryURL.map { ", primary_url: \(Configuration.redactedURL($0))" } ?? ""))"
         }
     }
 
