@@ -204,7 +204,10 @@ public final class Bridge {
                 SnapshotReader(url: configuration.postgres.primaryURL ?? configuration.postgres.url, job: job, plans: self.snapshotPlans(job, keyColumns: prepared.keyColumns),
                                channel: channel, session: session, valueDecoder: prepared.valueDecoder, logger: logger)
             },
-            accept: { request throws(BridgeError) in try self.acceptSnapshotRequest(request) },
+            accept: { [configuration, logger, standbyWithoutPrimary] request throws(BridgeError) in
+                try Bridge.acceptSnapshotRequest(request, configuration: configuration,
+                                                 standbyWithoutPrimary: standbyWithoutPrimary, logger: logger)
+            },
             logger: logger)
         defer { snapshotSession.stop() }
         let pipeline = StreamPipeline(
