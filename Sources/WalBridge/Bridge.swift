@@ -192,7 +192,6 @@ public final class Bridge {
 
         let checkpoints = CheckpointWriter(
             store: store, systemID: prepared.identity.systemID, slot: slot.name,
-            interval: options.tuning.checkpointInterval, initial: skipBelow,
             initialSnapshot: writtenSnapshot, metrics: metrics)
         if let job = snapshotState.job {
             logger.info("snapshot: backfilling while streaming", metadata: [
@@ -206,12 +205,15 @@ public final class Bridge {
                 SnapshotReader(url: configuration.postgres.primaryURL ?? configuration.postgres.url, job: job, plans: self.snapshotPlans(job, keyColumns: prepared.keyColumns),
                                channel: channel, session: session, valueDecoder: prepared.valueDecoder, logger: logger)
             },
-            accept: { request throws(BridgeError) in try self.acceptSnapshotRequest(request) },
+            accept: { [configuration, logger, standbyWithoutPrimary] request throws(BridgeError) in
+                try Bridge.acceptSnapshotRequest(request, configuration: configuration,
+                                                 standbyWithoutPrimary: standbyWithoutPrimary, logger: logger)
+            },
             logger: logger)
         defer { snapshotSession.stop() }
         let pipeline = StreamPipeline(
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
-            checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
+            checkpointed: skipBelow, checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,
             deadLetters: configuration.kafka.deadLetterTopic.map { DeadLetters(topic: $0, database: prepared.identity.database) },
             valueDecoder: prepared.valueDecoder,
             snapshot: snapshotSession,
@@ -224,16 +226,15 @@ public final class Bridge {
             exit = try pipeline.run()
         } catch {
             // Keep what Kafka acknowledged: the watermark never passes an unacknowledged event.
-            resumeLSN = max(resumeLSN ?? .zero, pipeline.confirmed)
-            let delivered = pipeline.deliveredSnapshot()
-            self.snapshotState = delivered
-            try? checkpoints.write(pipeline.confirmed, snapshot: delivered, force: true)
+            resumeLSN = max(resumeLSN ?? .zero, pipeline.delivered)
+            try? pipeline.checkpointDelivered()
+            self.snapshotState = pipeline.deliveredSnapshot()
             throw error
         }
         snapshotSession.stop()
         if exit == .snapshotFinished { logger.info("snapshot delivered; stopping") }
         logger.info("stopping: waiting for outstanding deliveries", metadata: [
-            "outstanding": "\(pipeline.watermark.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])
+            "outstanding": "\(pipeline.outstandingEvents)", "timeout": "\(DurationText.format(configuration.shutdownTimeout))"])
         let final = try pipeline.drain(timeout: configuration.shutdownTimeout)
         resumeLSN = final
         self.snapshotState = pipeline.deliveredSnapshot()

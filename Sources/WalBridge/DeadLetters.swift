@@ -124,3 +124,69 @@ struct DeadLetters {
         ]
     }
 }
+
+extension DeadLetters {
+    /// A dead letter to produce, with the event id and reason for the log.
+    struct Letter {
+        var record: EventRecord
+        var eventID: String
+        var reason: String
+    }
+
+    /// A change the mapping refused: its mapped columns as JSON.
+    func unmappableChange(_ change: RowChange, transaction: TransactionInfo, error: MappingError, mapper: EventMapper) -> Letter {
+        let (columns, sourceTopic) = Self.allowlist(of: mapper.mapping(forSchema: change.relation.schema, table: change.relation.name))
+        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
+        return Letter(
+            record: record(forUnmappableChange: change, transaction: transaction, eventID: eventID,
+                           mappedColumns: columns, sourceTopic: sourceTopic, reason: error.description),
+            eventID: eventID, reason: error.description)
+    }
+
+    /// A change whose values could not be decoded; nil for a table that is not
+    /// mapped (nothing would have been published).
+    func undecodableChange(_ error: TransactionAssemblerError, transaction: TransactionInfo, ordinal: Int, mapper: EventMapper) -> Letter? {
+        guard let mapping = error.relation.flatMap({ mapper.mapping(forSchema: $0.schema, table: $0.name) }) else { return nil }
+        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+        return Letter(
+            record: record(forUndecodableChange: error.relation, transaction: transaction, eventID: eventID,
+                           sourceTopic: Self.allowlist(of: mapping).topic, reason: error.description),
+            eventID: eventID, reason: error.description)
+    }
+
+    /// The rows of a backfill chunk that could not become events, numbered
+    /// after each other within the chunk's transaction.
+    func snapshotRows(_ outcome: SnapshotCoordinator.ChunkOutcome, relation: Relation, transaction: TransactionInfo, mapper: EventMapper) -> [Letter] {
+        let (columns, sourceTopic) = Self.allowlist(of: mapper.mapping(forSchema: relation.schema, table: relation.name))
+        var letters: [Letter] = []
+        var ordinal = 0
+        for (change, error) in outcome.unmappable {
+            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+            ordinal += 1
+            letters.append(Letter(
+                record: record(forUnmappableChange: change, transaction: transaction, eventID: eventID,
+                               mappedColumns: columns, sourceTopic: sourceTopic, reason: "snapshot: \(error.description)"),
+                eventID: eventID, reason: error.description))
+        }
+        for (key, reason) in outcome.undecodable {
+            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
+            ordinal += 1
+            let text = "snapshot row with key (\(key)): \(reason)"
+            letters.append(Letter(
+                record: record(forUndecodableChange: relation, transaction: transaction, eventID: eventID, sourceTopic: sourceTopic, reason: text),
+                eventID: eventID, reason: text))
+        }
+        return letters
+    }
+
+    /// The columns a mapping publishes, and its topic.
+    static func allowlist(of mapping: Mapping?) -> (columns: Set<String>, topic: String) {
+        switch mapping {
+        // Transformed (hashed, masked) columns are left out: a dead letter never carries their raw value.
+        case .table(let table): return (Set(table.fields.filter { $0.transform == nil }.map(\.column) + (table.key ?? [])), table.topic)
+        case .outbox(let outbox):
+            return ([outbox.columns.aggregateType, outbox.columns.aggregateID, outbox.columns.eventType, outbox.columns.payload], outbox.topic)
+        case .message, nil: return ([], "")
+        }
+    }
+}

@@ -48,15 +48,21 @@ enum PipelineExit {
     case snapshotFinished
 }
 
-/// The streaming loop of one replication session, on one thread: read pgoutput
-/// messages while in-flight events stay under the bound, assemble them into
-/// typed changes, map them to events, hand them to the producer, serve delivery
-/// reports, move the watermark, confirm it to the slot and checkpoint it.
+/// The streaming loop of one replication session, on one thread: the shell
+/// around `DeliveryCore`. It reads pgoutput messages when the core says so,
+/// assembles them into typed changes, maps them to events and hands them to
+/// Kafka under the core's tokens, feeds the core delivery reports and the
+/// time, and performs what it returns: checkpoint writes, slot confirmations,
+/// status updates, pauses. Every delivery decision is the core's.
+///
+/// Never calls back into the stream from inside its read callback: when
+/// Kafka's queue is full, the records it refused wait in `backlog` (in order)
+/// and the read stops after the message at hand.
 ///
 /// Owns nothing across sessions: the `Bridge` builds one per connection.
-final class StreamPipeline {
-    private let stream: ReplicationStream
-    private let producer: KafkaProducer
+final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
+    private let stream: Source
+    private let producer: Sink
     private let mapper: EventMapper
     private let checkpoints: CheckpointWriter
     private let tuning: PipelineTuning
@@ -65,28 +71,18 @@ final class StreamPipeline {
     private let metrics: BridgeMetrics
 
     private var assembler: TransactionAssembler
-    private(set) var watermark: Watermark
-    /// Transactions whose commit LSN is below this were delivered before: skip them.
-    private let skipBelow: LSN
-    private var skipping = false
-    private var currentToken: UInt64 = 0
-    private var currentTransaction: TransactionInfo?
+    private var core: DeliveryCore
+    /// Records Kafka's full queue refused, oldest first, with their tokens
+    /// (already counted by the core): handed over before anything is read.
+    private var backlog = FIFOArray<Pending>(compactAfter: 1024)
     private var reports: [DeliveryReport] = []
     private var caughtUpLogged = false
-    private var replayWindow: ReplayWindow
     private let deadLetters: DeadLetters?
-    /// Per open or unacknowledged transaction: its events by table and type, its
-    /// bytes, and when its first event was handed to Kafka (for the metrics).
-    private var tallies: [UInt64: TransactionTally] = [:]
-    private var inflightBytes = 0
     /// `schema.table` (or message prefix) of the events being produced, for the counters.
     private var currentTable = ""
     /// The relation `currentTable` was made for (0: not from a relation).
     private var currentTableRelation: UInt32 = 0
-    /// (table, event type) pairs of published events, each numbered once.
-    private var labels: [PublishedKey] = []
-    private var labelIndexes: [PublishedKey: Int] = [:]
-    private var lastLabel: (key: PublishedKey, index: Int)?
+    private var labels = PublishedLabels()
     private var headers: [KafkaHeader] = []
     private var reportedBytesRead: UInt64 = 0
     private let clock = ContinuousClock()
@@ -99,8 +95,24 @@ final class StreamPipeline {
     private var lastProgressReport = ContinuousClock().now
     private var lastProgressLog = ContinuousClock().now
 
+    private struct Pending {
+        var record: EventRecord
+        var token: DeliveryToken
+    }
+
+    /// Why a read stopped early.
+    private enum ReadInterruption: Error {
+        case failed(BridgeError)
+        /// Kafka's queue is full: stop reading after this message.
+        case queueFull
+    }
+
+    /// - Parameters:
+    ///   - start: where the stream starts (the delivered position at first).
+    ///   - skipBelow: transactions whose commit LSN is below it were delivered before.
+    ///   - checkpointed: what the checkpoint file holds now.
     init(
-        stream: ReplicationStream, producer: KafkaProducer, mapper: EventMapper, start: LSN, skipBelow: LSN,
+        stream: Source, producer: Sink, mapper: EventMapper, start: LSN, skipBelow: LSN, checkpointed: LSN,
         checkpoints: CheckpointWriter, replayWindow: Duration, deadLetters: DeadLetters?, valueDecoder: PostgresValueDecoder,
         snapshot: SnapshotSession, snapshotOptions: SnapshotRunOptions,
         tuning: PipelineTuning, stop: StopSignal, logger: Logger, metrics: BridgeMetrics
@@ -108,13 +120,16 @@ final class StreamPipeline {
         self.snapshotSession = snapshot
         self.snapshotOptions = snapshotOptions
         self.assembler = TransactionAssembler(valueDecoder: valueDecoder, logger: logger)
-        self.replayWindow = ReplayWindow(window: replayWindow)
         self.deadLetters = deadLetters
         self.stream = stream
         self.producer = producer
         self.mapper = mapper
-        self.watermark = Watermark(start: start)
-        self.skipBelow = skipBelow
+        var settings = DeliveryCore.Settings(start: start, skipBelow: skipBelow, checkpointed: checkpointed)
+        settings.replayWindow = replayWindow
+        settings.checkpointInterval = tuning.checkpointInterval
+        settings.maxInflightEvents = tuning.maxInflightEvents
+        settings.deadLetters = deadLetters != nil
+        self.core = DeliveryCore(settings, now: 0)
         self.checkpoints = checkpoints
         self.tuning = tuning
         self.stop = stop
@@ -127,26 +142,21 @@ final class StreamPipeline {
     func run() throws(BridgeError) -> PipelineExit {
         while !stop.isRequested {
             try serveDeliveryReports(waitMilliseconds: 0)
-            if watermark.outstandingEvents < tuning.maxInflightEvents {
-                let wait: Int32 = watermark.outstandingEvents > 0 ? 2 : 100
-                do {
-                    try stream.read(limit: tuning.readBatch, waitMilliseconds: wait) { (event: ReplicationEvent) throws(BridgeError) in
-                        try self.handle(event)
-                    }
-                } catch {
-                    throw Self.bridgeError(error)
-                }
-            } else {
-                // Backpressure: stop reading; keep the walsender's timeout at bay.
+            try flushBacklog()
+            switch core.readDecision {
+            case .read(let wait):
+                try read(waitMilliseconds: wait)
+            case .pause:
+                // Backpressure: stop reading; the round below keeps the walsender's timeout at bay.
                 try serveDeliveryReports(waitMilliseconds: 10)
-                try sendStatusIfDue()
             }
-            try checkpointIfDue()
+            _ = try performRound(draining: false)
             reportLoopMetrics()
             if let failure = snapshot.channel.readerFailure { throw failure }
             if !snapshotOptions.stopWhenDone && snapshotSession.pollRequests() {
                 // The requested job is in the checkpoint before its request file goes.
-                try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: true)
+                core.forceCheckpoint()
+                _ = try performRound(draining: false)
                 snapshotSession.requestRecorded()
             }
             if snapshot.hadJob { reportSnapshotProgress(final: false) }
@@ -158,39 +168,65 @@ final class StreamPipeline {
         return .stopRequested
     }
 
-    /// After a stop: waits up to `timeout` for outstanding deliveries, then
-    /// checkpoints and reports the watermark. Returns the final watermark.
+    /// After a stop: waits up to `timeout` for outstanding deliveries (handing
+    /// over what Kafka's queue refused), then checkpoints and reports the
+    /// watermark. Returns the final watermark.
     func drain(timeout: Duration) throws(BridgeError) -> LSN {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while watermark.outstandingEvents > 0 && clock.now < deadline {
-            try serveDeliveryReports(waitMilliseconds: 50)
-            try? stream.sendStatusIfDue()
+        core.stop(now: nanosecondsSinceStart(), timeout: timeout)
+        while true {
+            try serveDeliveryReports(waitMilliseconds: core.outstandingEvents > 0 ? 50 : 0)
+            try flushBacklog()
             reportLoopMetrics()
+            if try performRound(draining: true) { break }
         }
-        if watermark.outstandingEvents > 0 {
+        if core.outstandingEvents > 0 {
             logger.warning("shutdown timeout passed with events not acknowledged; they will be published again on the next start", metadata: [
-                "outstanding": "\(watermark.outstandingEvents)"])
+                "outstanding": "\(core.outstandingEvents)"])
         }
-        try checkpoints.write(watermark.confirmed, snapshot: deliveredSnapshot(), force: true)
-        confirmCheckpointed()
         try? stream.sendStatus(replyRequested: false)
-        return watermark.confirmed
+        return core.delivered
+    }
+
+    /// After a failure: writes the checkpoint with what was delivered, when
+    /// that is ahead of the file (never moves it back).
+    func checkpointDelivered() throws(BridgeError) {
+        let state = deliveredSnapshot()
+        guard core.delivered > core.checkpointed || (state != checkpoints.writtenSnapshot && core.delivered >= core.checkpointed) else { return }
+        try checkpoints.write(core.delivered, snapshot: state)
     }
 
     /// The watermark to resume from after this session.
-    var confirmed: LSN { watermark.confirmed }
+    var delivered: LSN { core.delivered }
+    /// Events handed to Kafka and not yet acknowledged.
+    var outstandingEvents: Int { core.outstandingEvents }
 
-    // MARK: - Messages
+    // MARK: - Reading
+
+    private func read(waitMilliseconds: Int32) throws(BridgeError) {
+        do throws(ReplicationStreamError<ReadInterruption>) {
+            try stream.read(limit: tuning.readBatch, waitMilliseconds: waitMilliseconds) { (event: ReplicationEvent) throws(ReadInterruption) in
+                do throws(BridgeError) { try self.handle(event) } catch { throw .failed(error) }
+                if self.core.sinkFull { throw .queueFull }
+            }
+        } catch {
+            switch error {
+            case .handler(.queueFull): return
+            case .handler(.failed(let failure)): throw failure
+            case .postgres(let failure): throw BridgeError(failure, context: "replication stream")
+            case .decoding(let failure): throw .corruptStream("cannot decode the replication stream: \(failure)")
+            case .ended: throw BridgeError(.transient, "Postgres ended the replication stream")
+            }
+        }
+    }
 
     private func handle(_ event: ReplicationEvent) throws(BridgeError) {
         switch event {
         case .keepalive(let walEnd):
-            if !caughtUpLogged && watermark.isIdle {
+            if !caughtUpLogged && core.isIdle {
                 caughtUpLogged = true
                 logger.info("caught up; streaming", metadata: ["lsn": "\(walEnd)"])
             }
-            if watermark.idle(walEnd: walEnd) { delivered() }
+            core.keepalive(walEnd: walEnd)
         case .message(let message, _):
             let item: AssembledItem?
             do {
@@ -206,17 +242,11 @@ final class StreamPipeline {
     private func handle(_ item: AssembledItem) throws(BridgeError) {
         switch item {
         case .begin(let info):
-            // A transaction whose commit record starts below the resume point ended
-            // at or below it (commit records do not overlap): it was delivered.
-            skipping = info.commitLSN < skipBelow
             currentXid = info.xid
-            if !skipping {
-                currentToken = watermark.beginTransaction()
-                currentTransaction = info
-            }
+            _ = core.begin(info)
         case .change(let change):
             snapshot.record(xid: currentXid, change: change, mapper: mapper)
-            guard !skipping, let transaction = currentTransaction else { return }
+            guard let transaction = core.transaction else { return }
             if change.relation.id != currentTableRelation || currentTableRelation == 0 {
                 currentTable = change.relation.schema + "." + change.relation.name
                 currentTableRelation = change.relation.id
@@ -230,7 +260,7 @@ final class StreamPipeline {
             }
             try produce(records)
         case .truncate(let relations, let cascade, let restartIdentity, let ordinal):
-            guard !skipping, let transaction = currentTransaction else { return }
+            guard let transaction = core.transaction else { return }
             let outcome = mapper.mapTruncate(relations: relations, cascade: cascade, restartIdentity: restartIdentity,
                                              ordinal: ordinal, transaction: transaction)
             if !outcome.skipped.isEmpty {
@@ -241,20 +271,17 @@ final class StreamPipeline {
         case .message(let message, let transactionOrdinal):
             try handle(message, transactionOrdinal: transactionOrdinal)
         case .commit(_, let endLSN):
-            if skipping {
-                skipping = false
-                if endLSN > skipBelow {
+            switch core.commit(endLSN: endLSN) {
+            case .skipped(let endedAfterResume):
+                if endedAfterResume {
                     logger.error("skipped a transaction that ends after the resume point", metadata: [
-                        "endLSN": "\(endLSN)", "resume": "\(skipBelow)"])
+                        "endLSN": "\(endLSN)", "resume": "\(core.skipBelow)"])
                 }
-                return
+            case .published(let transaction, let settled):
+                if let transaction { metrics.transactionCommitted(commitTimeMicros: transaction.commitTimeMicros) }
+                snapshot.committed(endLSN: endLSN)
+                if let settled { published(settled) }
             }
-            if let transaction = currentTransaction { metrics.transactionCommitted(commitTimeMicros: transaction.commitTimeMicros) }
-            currentTransaction = nil
-            snapshot.committed(endLSN: endLSN)
-            let advanced = watermark.commit(endLSN: endLSN)
-            settleIfDone(currentToken)
-            if advanced { delivered() }
         case .relationChanged(let relation):
             currentTableRelation = 0  // a renamed table keeps its id: make its name again
             logger.debug("relation described", metadata: [
@@ -272,7 +299,7 @@ final class StreamPipeline {
     /// unit of delivery, confirmed at its LSN once Kafka has it.
     private func handle(_ message: LogicalMessage, transactionOrdinal: Int?) throws(BridgeError) {
         if message.transactional {
-            guard !skipping, let transaction = currentTransaction else { return }
+            guard let transaction = core.transaction else { return }
             if message.prefix == SnapshotWatermark.prefix {
                 try snapshotWatermark(message, transaction: transaction)
                 return
@@ -281,14 +308,12 @@ final class StreamPipeline {
             try produce(mapMessage(message, transactionOrdinal: transactionOrdinal, transaction: transaction))
             return
         }
-        guard message.lsn >= skipBelow else { return }
+        guard message.lsn >= core.skipBelow else { return }
         let records = try mapMessage(message, transactionOrdinal: nil, transaction: nil)
-        currentToken = watermark.beginTransaction()
+        _ = core.beginMessage(lsn: message.lsn)
         setCurrentTable(message.prefix)
         try produce(records)
-        let advanced = watermark.commit(endLSN: message.lsn)
-        settleIfDone(currentToken)
-        if advanced { delivered() }
+        if case .published(_, let settled?) = core.commit(endLSN: message.lsn) { published(settled) }
     }
 
     /// A backfill watermark: at a high mark of this session's reader, publish
@@ -305,37 +330,6 @@ final class StreamPipeline {
         setCurrentTable(snapshot.lastChunkTable)
         try produce(outcome.records)
         try deadLetterSnapshotRows(outcome, transaction: transaction)
-    }
-
-    /// Chunk rows that could not become events: to the dead-letter topic, or stop.
-    private func deadLetterSnapshotRows(_ outcome: SnapshotCoordinator.ChunkOutcome, transaction: TransactionInfo) throws(BridgeError) {
-        guard !outcome.unmappable.isEmpty || !outcome.undecodable.isEmpty, let relation = outcome.relation else { return }
-        let table = "\(relation.schema).\(relation.name)"
-        guard let deadLetters else {
-            let reason = outcome.unmappable.first.map { "\($0.error)" }
-                ?? outcome.undecodable.first.map { "row with key (\($0.key)): \($0.reason)" } ?? ""
-            throw BridgeError(.fatal,
-                "snapshot of \(table): cannot turn a row into an event: \(reason); fix the row or the mapping, or set kafka.dead_letter_topic to route such rows there and go on (the snapshot resumes at this chunk)")
-        }
-        let mapping = mapper.mapping(forSchema: relation.schema, table: relation.name)
-        let (columns, sourceTopic) = Self.allowlist(of: mapping)
-        var ordinal = 0
-        for (change, error) in outcome.unmappable {
-            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
-            ordinal += 1
-            try deadLetter(deadLetters.record(
-                forUnmappableChange: change, transaction: transaction, eventID: eventID,
-                mappedColumns: columns, sourceTopic: sourceTopic, reason: "snapshot: \(error.description)"),
-                token: currentToken, counted: false, eventID: eventID, reason: error.description)
-        }
-        for (key, reason) in outcome.undecodable {
-            let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
-            ordinal += 1
-            let text = "snapshot row with key (\(key)): \(reason)"
-            try deadLetter(deadLetters.record(
-                forUndecodableChange: relation, transaction: transaction, eventID: eventID, sourceTopic: sourceTopic, reason: text),
-                token: currentToken, counted: false, eventID: eventID, reason: text)
-        }
     }
 
     /// Backfill progress: the metrics each second, a log line every 10 s, and
@@ -357,7 +351,7 @@ final class StreamPipeline {
     /// Adopts the backfill progress the watermark has passed and returns it
     /// (for the checkpoint after the loop ends, normally or not).
     func deliveredSnapshot() -> SnapshotState {
-        _ = snapshot.confirm(upTo: watermark.confirmed)
+        _ = snapshot.confirm(upTo: core.delivered)
         return snapshot.confirmed
     }
 
@@ -376,183 +370,155 @@ final class StreamPipeline {
         for record in records { try produce(record) }
     }
 
-    /// Hands one record to the producer under `token` (default: the open
-    /// transaction's), waiting while librdkafka's queue is full. `counted: false`
-    /// replaces an event already counted as outstanding (a dead letter for a
-    /// failed delivery).
-    private func produce(_ record: EventRecord, token: UInt64? = nil, counted: Bool = false) throws(BridgeError) {
-        let token = token ?? currentToken
+    /// Counts one record of the open unit with the core and hands it to Kafka.
+    private func produce(_ record: EventRecord) throws(BridgeError) {
+        let label = labels.index(table: currentTable, eventType: record.eventType)
+        // Records are made only while a unit is open (a change, a chunk or a
+        // dead letter of an open transaction, or a non-transactional message).
+        guard let token = core.token(label: label) else { preconditionFailure("a record outside an open unit of delivery") }
+        // The clock is read for a unit's first record only.
+        core.enqueued(token, bytes: (record.key?.count ?? 0) + (record.value?.count ?? 0), now: self.nanosecondsSinceStart())
+        try hand(record, token: token)
+    }
+
+    /// Hands a counted record to Kafka, or queues it behind those a full queue refused.
+    private func hand(_ record: EventRecord, token: DeliveryToken) throws(BridgeError) {
+        if core.sinkFull {
+            backlog.append(Pending(record: record, token: token))
+        } else if let refused = try send(record, token: token) {
+            core.sinkRefused()
+            backlog.append(Pending(record: refused, token: token))
+        }
+    }
+
+    /// Hands the records a full queue refused to Kafka, in order, until it is full again.
+    private func flushBacklog() throws(BridgeError) {
+        while let next = backlog.first {
+            if let refused = try send(next.record, token: next.token) {
+                backlog[0].record = refused
+                return
+            }
+            backlog.removeFirst()
+        }
+        if core.sinkFull { core.sinkAccepting() }
+    }
+
+    /// Produces `record` under `token`, or its dead letter when Kafka refuses
+    /// it for good. Returns the record Kafka's full queue refused (nil: handed over).
+    private func send(_ record: EventRecord, token: DeliveryToken) throws(BridgeError) -> EventRecord? {
         headers.removeAll(keepingCapacity: true)
         for header in record.headers { headers.append(KafkaHeader(name: header.name, value: header.value)) }
-        while true {
-            do {
-                try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: token)
-                if !counted {
-                    watermark.eventSent(token: token)
-                    tally(token: token, record: record)
-                }
-                return
-            } catch {
-                // (`catch where` with typed throws crashes swiftc 6.3.1 in -O builds.)
-                guard error.isQueueFull else {
-                    if error.isPermanent, let deadLetters, record.topic != deadLetters.topic {
-                        let reason = Self.deadLetterReason(error, size: (record.key?.count ?? 0) + (record.value?.count ?? 0))
-                        try deadLetter(deadLetters.record(
-                            forOversizedEvent: record.value, key: record.key, sourceTopic: record.topic, reason: reason),
-                            token: token, counted: counted, eventID: record.eventID, reason: reason)
-                        return
-                    }
-                    // A fatal producer error rebuilds the producer and resumes from the checkpoint.
-                    let kind: BridgeError.Kind = error.isConfigurationError ? .configuration : (error.isPermanent ? .fatal : .transient)
-                    throw BridgeError(kind,
-                        "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)"
-                            + (error.isPermanent ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
-                }
-                // librdkafka's queue is full (bytes or count): wait for deliveries.
-                try serveDeliveryReports(waitMilliseconds: 10)
-                try sendStatusIfDue()
-                if stop.isRequested {
-                    throw BridgeError(.transient, "stopping while Kafka's queue is full")
-                }
+        do {
+            try producer.produce(topic: record.topic, key: record.key, value: record.value, headers: headers, token: token.rawValue)
+            return nil
+        } catch {
+            // (`catch where` with typed throws crashes swiftc 6.3.1 in -O builds.)
+            if error.isQueueFull { return record }
+            let isDeadLetter = deadLetters.map { record.topic == $0.topic } ?? false
+            if let deadLetters, core.failed(token, permanent: error.isPermanent, isDeadLetter: isDeadLetter) == .deadLetter {
+                let reason = Self.deadLetterReason(error, size: (record.key?.count ?? 0) + (record.value?.count ?? 0))
+                let letter = deadLetters.record(forOversizedEvent: record.value, key: record.key, sourceTopic: record.topic, reason: reason)
+                logDeadLetter(letter, eventID: record.eventID, reason: reason)
+                return try send(letter, token: token)
             }
+            // A fatal producer error rebuilds the producer and resumes from the checkpoint.
+            let kind: BridgeError.Kind = error.isConfigurationError ? .configuration : (error.isPermanent ? .fatal : .transient)
+            throw BridgeError(kind,
+                "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)"
+                    + (error.isPermanent ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
         }
     }
 
     private func serveDeliveryReports(waitMilliseconds: Int32) throws(BridgeError) {
         reports.removeAll(keepingCapacity: true)
         _ = producer.poll(timeoutMilliseconds: waitMilliseconds, into: &reports)
-        var advanced = false
         for report in reports {
-            if let error = report.error {
-                if error.isPermanent, let deadLetters, let failed = report.failedRecord, failed.topic != deadLetters.topic {
-                    let reason = Self.deadLetterReason(error, size: (failed.key?.count ?? 0) + (failed.value?.count ?? 0))
-                    let record = error.code == .messageSizeTooLarge || error.code == .recordListTooLarge
-                        ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: reason)
-                        : deadLetters.record(forRejectedEvent: failed, reason: reason)
-                    untally(token: report.token, failedValue: failed.value)
-                    try deadLetter(record, token: report.token, counted: true, eventID: "", reason: reason)
-                    continue
-                }
-                if let failed = report.failedRecord { metrics.eventFailed(table: failed.topic, eventType: "") }
-                if error.isFatal || error.isPermanent { metrics.producerHealthy(false) }
-                throw BridgeError(error.isPermanent ? .fatal : .transient,
-                    "Kafka did not accept an event: \(error)"
-                        + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
+            let token = DeliveryToken(rawValue: report.token)
+            guard let error = report.error else {
+                if let settled = core.acknowledged(token) { published(settled) }
+                continue
             }
-            if watermark.acknowledge(token: report.token) { advanced = true }
-            settleIfDone(report.token)
+            if let deadLetters, let failed = report.failedRecord,
+               core.failed(token, permanent: error.isPermanent, isDeadLetter: failed.topic == deadLetters.topic) == .deadLetter {
+                let reason = Self.deadLetterReason(error, size: (failed.key?.count ?? 0) + (failed.value?.count ?? 0))
+                let record = error.code == .messageSizeTooLarge || error.code == .recordListTooLarge
+                    ? deadLetters.record(forOversizedEvent: failed.value, key: failed.key, sourceTopic: failed.topic, reason: reason)
+                    : deadLetters.record(forRejectedEvent: failed, reason: reason)
+                try hand(record, token: token)
+                logDeadLetter(record, eventID: "", reason: reason)
+                continue
+            }
+            if let failed = report.failedRecord { metrics.eventFailed(table: failed.topic, eventType: "") }
+            if error.isFatal || error.isPermanent { metrics.producerHealthy(false) }
+            throw BridgeError(error.isPermanent ? .fatal : .transient,
+                "Kafka did not accept an event: \(error)"
+                    + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
         }
-        if advanced { delivered() }
         if let fatal = producer.fatalError() {
             metrics.producerHealthy(false)
             throw BridgeError(.transient, "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
         }
     }
 
+    // MARK: - Time-driven actions
+
+    /// Performs a round of the core's time-driven actions: checkpoint, confirm,
+    /// status update. Returns true when a drain finished.
+    private func performRound(draining: Bool) throws(BridgeError) -> Bool {
+        let now = nanosecondsSinceStart()
+        let moved = snapshot.confirm(upTo: core.delivered)
+        var action = core.tick(now: now, sideChanged: snapshot.confirmed != checkpoints.writtenSnapshot, sideMoved: moved)
+        while true {
+            switch action {
+            case .none:
+                return false
+            case .writeCheckpoint(let lsn):
+                try writeCheckpoint(lsn)
+                action = core.checkpointWritten(lsn, now: now)
+            case .confirm(let lsn):
+                // The slot is never confirmed past the checkpoint file (see `SlotContinuity`).
+                stream.confirm(lsn)
+                action = core.performed(now: now)
+            case .sendStatus:
+                if draining {
+                    try? stream.sendStatusIfDue()
+                } else {
+                    do { try stream.sendStatusIfDue() } catch { throw BridgeError(error, context: "lost the replication connection") }
+                }
+                action = core.performed(now: now)
+            case .finished:
+                return true
+            }
+        }
+    }
+
+    private func writeCheckpoint(_ lsn: LSN) throws(BridgeError) {
+        let gapWasOpen = checkpoints.writtenSnapshot.gap != nil
+        try checkpoints.write(lsn, snapshot: snapshot.confirmed)
+        if gapWasOpen, checkpoints.writtenSnapshot.gap == nil {
+            logger.notice("the backfill for the recreated slot's gap is delivered: every mapped key's last event matches its table again")
+            metrics.slotGap(nil)
+        }
+    }
+
     // MARK: - Metrics
-
-    /// What one transaction has in flight, for the published-events counters and
-    /// the delivery-latency histogram (per transaction: from its first event
-    /// handed to Kafka until its last is acknowledged).
-    struct TransactionTally {
-        var firstSent: ContinuousClock.Instant
-        var bytes = 0
-        /// Events per label: the first label inline (most transactions have one), any others in `more`.
-        var label = -1
-        var count = 0
-        var more: [Int: Int]?
-
-        mutating func add(label index: Int, bytes size: Int) {
-            bytes += size
-            add(label: index)
-        }
-
-        mutating func add(label index: Int) {
-            if label == index || label < 0 {
-                label = index
-                count += 1
-            } else {
-                more?[index, default: 0] += 1
-                if more == nil { more = [index: 1] }
-            }
-        }
-
-        mutating func remove(label index: Int) {
-            if label == index, count > 0 {
-                count -= 1
-            } else if let current = more?[index], current > 0 {
-                more?[index] = current - 1
-            }
-        }
-
-        /// Every (label, count) with a count.
-        var counts: [(label: Int, count: Int)] {
-            var result: [(Int, Int)] = count > 0 ? [(label, count)] : []
-            for (index, value) in more ?? [:] where value > 0 { result.append((index, value)) }
-            return result
-        }
-    }
-
-    struct PublishedKey: Hashable {
-        var table: String
-        var eventType: String
-    }
-
-    private func tally(token: UInt64, record: EventRecord) {
-        let size = (record.key?.count ?? 0) + (record.value?.count ?? 0)
-        inflightBytes += size
-        let label = labelIndex(table: currentTable, eventType: record.eventType)
-        // One hash lookup per event; the clock is read for a transaction's first event only.
-        tallies[token, default: TransactionTally(firstSent: clock.now)].add(label: label, bytes: size)
-    }
 
     private func setCurrentTable(_ name: String) {
         currentTable = name
         currentTableRelation = 0
     }
 
-    /// The number of a (table, event type) pair; the last one is remembered, so a run of one table's events hashes nothing.
-    private func labelIndex(table: String, eventType: String) -> Int {
-        if let lastLabel, lastLabel.key.table == table, lastLabel.key.eventType == eventType { return lastLabel.index }
-        let key = PublishedKey(table: table, eventType: eventType)
-        let index: Int
-        if let known = labelIndexes[key] {
-            index = known
-        } else {
-            index = labels.count
-            labels.append(key)
-            labelIndexes[key] = index
-        }
-        lastLabel = (key, index)
-        return index
-    }
-
-    /// An event of `token` was refused and dead-lettered: it does not count as
-    /// published. Its table and type come from its envelope (a rare path).
-    private func untally(token: UInt64, failedValue: [UInt8]?) {
-        guard tallies[token] != nil, let failedValue,
-              let envelope = (try? JSONSerialization.jsonObject(with: Data(failedValue))) as? [String: Any],
-              let eventType = envelope["eventType"] as? String,
-              let source = envelope["source"] as? [String: Any]
-        else { return }
-        let table = source["table"].map { "\(source["schema"] ?? "").\($0)" } ?? (source["prefix"] as? String ?? "")
-        guard let label = labelIndexes[PublishedKey(table: table, eventType: eventType)] else { return }
-        tallies[token]!.remove(label: label)
-    }
-
-    /// Counts a transaction's events as published once all are acknowledged.
-    private func settleIfDone(_ token: UInt64) {
-        guard watermark.isSettled(token: token), let tally = tallies.removeValue(forKey: token) else { return }
-        inflightBytes -= tally.bytes
-        for (label, count) in tally.counts where !labels[label].eventType.isEmpty {
+    /// Counts a unit's events as published once all are acknowledged.
+    private func published(_ tally: DeliveryTally) {
+        for (label, count) in tally.counts where label != DeliveryToken.unlabelled && !labels[label].eventType.isEmpty {
             metrics.eventPublished(table: labels[label].table, eventType: labels[label].eventType, count: count)
         }
-        let elapsed = clock.now - tally.firstSent
-        metrics.delivery(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        let elapsed = nanosecondsSinceStart() &- tally.firstSent
+        metrics.delivery(nanoseconds: Int64(clamping: elapsed))
     }
 
     private func reportLoopMetrics() {
-        metrics.inflight(events: watermark.outstandingEvents, bytes: inflightBytes)
+        metrics.inflight(events: core.outstandingEvents, bytes: core.inflightBytes)
         let received = stream.bytesReceived
         if received > reportedBytesRead {
             metrics.bytesRead(Int(received - reportedBytesRead))
@@ -562,8 +528,13 @@ final class StreamPipeline {
 
     // MARK: - Dead letters
 
-    private func deadLetter(_ record: EventRecord, token: UInt64, counted: Bool, eventID: String, reason: String) throws(BridgeError) {
-        try produce(record, token: token, counted: counted)
+    /// A new dead letter in the open unit (for a change or row that never became an event).
+    private func deadLetter(_ record: EventRecord, eventID: String, reason: String) throws(BridgeError) {
+        try produce(record)
+        logDeadLetter(record, eventID: eventID, reason: reason)
+    }
+
+    private func logDeadLetter(_ record: EventRecord, eventID: String, reason: String) {
         metrics.eventDeadLettered()
         logger.warning("record sent to the dead-letter topic", metadata: [
             "deadLetterTopic": "\(record.topic)", "eventId": "\(eventID.isEmpty ? "-" : eventID)", "reason": "\(reason)"])
@@ -571,18 +542,12 @@ final class StreamPipeline {
 
     /// A change the mapping refused: dead-letter it, or stop with a clear error.
     private func unmappableChange(_ change: RowChange, transaction: TransactionInfo, error: MappingError) throws(BridgeError) {
-        let table = "\(change.relation.schema).\(change.relation.name)"
         guard let deadLetters else {
             throw BridgeError(.fatal,
-                "cannot map a change of \(table) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); fix the mapping, or set kafka.dead_letter_topic to route such rows there and go on")
+                "cannot map a change of \(change.relation.schema).\(change.relation.name) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); fix the mapping, or set kafka.dead_letter_topic to route such rows there and go on")
         }
-        let mapping = mapper.mapping(forSchema: change.relation.schema, table: change.relation.name)
-        let (columns, sourceTopic) = Self.allowlist(of: mapping)
-        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: change.ordinal)
-        try deadLetter(deadLetters.record(
-            forUnmappableChange: change, transaction: transaction, eventID: eventID,
-            mappedColumns: columns, sourceTopic: sourceTopic, reason: error.description),
-            token: currentToken, counted: false, eventID: eventID, reason: error.description)
+        let letter = deadLetters.unmappableChange(change, transaction: transaction, error: error, mapper: mapper)
+        try deadLetter(letter.record, eventID: letter.eventID, reason: letter.reason)
     }
 
     /// A change whose values could not be decoded: dead-letter it, or stop.
@@ -593,76 +558,34 @@ final class StreamPipeline {
         guard error.isPerChange, let transaction = error.transaction, let ordinal = error.ordinal else {
             throw BridgeError(.fatal, "cannot decode the replication stream: \(error)")
         }
-        guard !skipping else { return }
-        guard let deadLetters, currentTransaction != nil else {
+        guard !core.isSkipping else { return }
+        guard let deadLetters, core.transaction != nil else {
             throw BridgeError(.fatal,
                 "cannot decode a change in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); set kafka.dead_letter_topic to route such rows there and go on")
         }
-        let mapping = error.relation.flatMap { mapper.mapping(forSchema: $0.schema, table: $0.name) }
-        guard mapping != nil else { return }  // an unmapped table: nothing would have been published
-        let eventID = mapper.eventID(commitLSN: transaction.commitLSN, ordinal: ordinal)
-        try deadLetter(deadLetters.record(
-            forUndecodableChange: error.relation, transaction: transaction, eventID: eventID,
-            sourceTopic: Self.allowlist(of: mapping).topic, reason: error.description),
-            token: currentToken, counted: false, eventID: eventID, reason: error.description)
+        // nil: an unmapped table, nothing would have been published.
+        guard let letter = deadLetters.undecodableChange(error, transaction: transaction, ordinal: ordinal, mapper: mapper) else { return }
+        try deadLetter(letter.record, eventID: letter.eventID, reason: letter.reason)
+    }
+
+    /// Chunk rows that could not become events: to the dead-letter topic, or stop.
+    private func deadLetterSnapshotRows(_ outcome: SnapshotCoordinator.ChunkOutcome, transaction: TransactionInfo) throws(BridgeError) {
+        guard !outcome.unmappable.isEmpty || !outcome.undecodable.isEmpty, let relation = outcome.relation else { return }
+        guard let deadLetters else {
+            let reason = outcome.unmappable.first.map { "\($0.error)" }
+                ?? outcome.undecodable.first.map { "row with key (\($0.key)): \($0.reason)" } ?? ""
+            throw BridgeError(.fatal,
+                "snapshot of \(relation.schema).\(relation.name): cannot turn a row into an event: \(reason); fix the row or the mapping, or set kafka.dead_letter_topic to route such rows there and go on (the snapshot resumes at this chunk)")
+        }
+        for letter in deadLetters.snapshotRows(outcome, relation: relation, transaction: transaction, mapper: mapper) {
+            try deadLetter(letter.record, eventID: letter.eventID, reason: letter.reason)
+        }
     }
 
     /// The short reason a dead letter carries: Kafka's error code and description
     /// and the record's size (the long advice is for the log, not for every record).
     private static func deadLetterReason(_ error: KafkaError, size: Int) -> String {
         "\(error.code.name): \(error.code.librdkafkaDescription) (record of \(size) bytes)"
-    }
-
-    /// The columns a mapping publishes, and its topic.
-    private static func allowlist(of mapping: Mapping?) -> (columns: Set<String>, topic: String) {
-        switch mapping {
-        // Transformed (hashed, masked) columns are left out: a dead letter never carries their raw value.
-        case .table(let table): return (Set(table.fields.filter { $0.transform == nil }.map(\.column) + (table.key ?? [])), table.topic)
-        case .outbox(let outbox):
-            return ([outbox.columns.aggregateType, outbox.columns.aggregateID, outbox.columns.eventType, outbox.columns.payload], outbox.topic)
-        case .message, nil: return ([], "")
-        }
-    }
-
-    private func sendStatusIfDue() throws(BridgeError) {
-        do { try stream.sendStatusIfDue() } catch { throw BridgeError(error, context: "lost the replication connection") }
-    }
-
-    /// Writes the checkpoint when due, then confirms to the slot what the file
-    /// now holds (or, with a replay window, the part of it older than the window).
-    ///
-    /// The slot is never confirmed past the checkpoint file: so WalBridge's own
-    /// slot is never ahead of its checkpoint, and a slot found ahead of it at
-    /// the next start can only be another slot (dropped and created again), whose
-    /// gap `Bridge` refuses to stream past. The cost is the flush report waiting
-    /// for the next checkpoint write (at most `checkpointInterval`, 100 ms by
-    /// default, plus one fsync).
-    private func checkpointIfDue() throws(BridgeError) {
-        let snapshotMoved = snapshot.confirm(upTo: watermark.confirmed)
-        let gapWasOpen = checkpoints.writtenSnapshot.gap != nil
-        try checkpoints.write(watermark.confirmed, snapshot: snapshot.confirmed, force: snapshotMoved)
-        if gapWasOpen, checkpoints.writtenSnapshot.gap == nil {
-            logger.notice("the backfill for the recreated slot's gap is delivered: every mapped key's last event matches its table again")
-            metrics.slotGap(nil)
-        }
-        confirmCheckpointed()
-    }
-
-    /// Confirms to the slot the checkpointed position (see `checkpointIfDue`).
-    private func confirmCheckpointed() {
-        if replayWindow.isImmediate {
-            stream.confirm(checkpoints.written)
-        } else if let lsn = replayWindow.confirmable(now: nanosecondsSinceStart()) {
-            stream.confirm(min(lsn, checkpoints.written))
-        }
-    }
-
-    /// The watermark moved: the next checkpoint write takes it (and confirms it
-    /// to the slot); with a replay window, remember when it was delivered.
-    private func delivered() {
-        if !replayWindow.isImmediate {
-            replayWindow.delivered(watermark.confirmed, now: nanosecondsSinceStart())
-        }
     }
 
     /// Whether `error` says the stream itself is broken — Postgres describes
@@ -684,64 +607,5 @@ final class StreamPipeline {
     private func nanosecondsSinceStart() -> UInt64 {
         let elapsed = clock.now - startInstant
         return UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-    }
-
-    private static func bridgeError(_ error: ReplicationStreamError<BridgeError>) -> BridgeError {
-        switch error {
-        case .handler(let failure): return failure
-        case .postgres(let failure): return BridgeError(failure, context: "replication stream")
-        case .decoding(let failure): return .corruptStream("cannot decode the replication stream: \(failure)")
-        case .ended: return BridgeError(.transient, "Postgres ended the replication stream")
-        }
-    }
-}
-
-/// Writes the checkpoint file when the watermark moved, at most once per interval.
-final class CheckpointWriter {
-    private let store: CheckpointStore
-    private let systemID: String
-    private let slot: String
-    private let interval: Duration
-    private let clock = ContinuousClock()
-    private var lastWritten: LSN
-    private var lastSnapshot: SnapshotState
-    /// The position the checkpoint file holds (or held when the session
-    /// started): the furthest the slot may be confirmed.
-    var written: LSN { lastWritten }
-    /// The backfill state (and slot gap) the checkpoint file holds.
-    var writtenSnapshot: SnapshotState { lastSnapshot }
-    private var lastWriteTime: ContinuousClock.Instant
-    private let metrics: BridgeMetrics
-
-    /// - Parameters:
-    ///   - initial: the position the checkpoint file holds now (nothing at or below it is written again).
-    ///   - initialSnapshot: the backfill state the file holds now.
-    init(store: CheckpointStore, systemID: String, slot: String, interval: Duration, initial: LSN,
-         initialSnapshot: SnapshotState, metrics: BridgeMetrics) {
-        self.lastSnapshot = initialSnapshot
-        self.store = store
-        self.systemID = systemID
-        self.slot = slot
-        self.interval = interval
-        self.lastWritten = initial
-        self.lastWriteTime = ContinuousClock().now
-        self.metrics = metrics
-    }
-
-    /// Writes `lsn` with the backfill progress delivered up to it, when either
-    /// moved and the interval passed (or `force`).
-    func write(_ lsn: LSN, snapshot: SnapshotState, force: Bool) throws(BridgeError) {
-        guard lsn > lastWritten || (snapshot != lastSnapshot && lsn >= lastWritten) else { return }
-        let now = clock.now
-        guard force || now - lastWriteTime >= interval else { return }
-        do {
-            try store.save(Checkpoint(systemID: systemID, slot: slot, lsn: lsn, snapshot: snapshot))
-        } catch {
-            throw BridgeError(.fatal, "\(error)")
-        }
-        lastWritten = lsn
-        lastSnapshot = snapshot
-        lastWriteTime = now
-        metrics.checkpoint(lsn)
     }
 }

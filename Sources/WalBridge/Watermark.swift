@@ -18,8 +18,8 @@ public struct Watermark: Sendable {
     /// Pending transactions, oldest first; `pending[0]` has sequence number `headSequence`.
     private var pending = FIFOArray<Pending>(compactAfter: 4096)
     private var headSequence: UInt64 = 0
-    /// True between a Begin and its Commit.
-    public private(set) var inTransaction = false
+    /// True between a Begin and its Commit: the newest pending transaction has no end yet.
+    public var inTransaction: Bool { pending.last.map { $0.endLSN == nil } ?? false }
 
     /// Everything up to here is delivered.
     public private(set) var confirmed: LSN
@@ -36,7 +36,6 @@ public struct Watermark: Sendable {
     /// Opens the next transaction and returns its token (to tag its events with).
     public mutating func beginTransaction() -> UInt64 {
         precondition(!inTransaction, "beginTransaction while a transaction is open")
-        inTransaction = true
         pending.append(Pending(endLSN: nil, outstanding: 0))
         return headSequence + UInt64(pending.count - 1)
     }
@@ -53,7 +52,6 @@ public struct Watermark: Sendable {
     @discardableResult
     public mutating func commit(endLSN: LSN) -> Bool {
         precondition(inTransaction, "commit without an open transaction")
-        inTransaction = false
         pending[pending.count - 1].endLSN = endLSN
         return advance()
     }
@@ -84,7 +82,6 @@ public struct Watermark: Sendable {
     public mutating func reset() {
         pending.removeAll()
         headSequence = 0
-        inTransaction = false
         outstandingEvents = 0
     }
 

@@ -1,6 +1,7 @@
 import Configuration
 import EventMapping
 import Foundation
+import Logging
 import PostgresReplication
 
 extension Bridge {
@@ -78,7 +79,11 @@ extension Bridge {
     /// Checks a request from `walbridge snapshot` (written next to the
     /// checkpoint while this bridge streams) and makes its job, on a short
     /// ordinary connection. Throws (refusing it) with the reason for the user.
-    func acceptSnapshotRequest(_ request: SnapshotRequestFile.Request) throws(BridgeError) -> SnapshotState.Job {
+    /// Runs on a thread of its own (`SnapshotSession`), never on the pipeline
+    /// thread: connecting may take up to `connect_timeout`.
+    static func acceptSnapshotRequest(
+        _ request: SnapshotRequestFile.Request, configuration: BridgeConfiguration, standbyWithoutPrimary: Bool, logger: Logger
+    ) throws(BridgeError) -> SnapshotState.Job {
         let tables = try Self.snapshotTables(request.tables, configuration: configuration)
         if standbyWithoutPrimary { throw BridgeError(.configuration, Self.standbySnapshotRefusal(tables.map(\.description))) }
         let connection: PostgresConnection
@@ -88,7 +93,7 @@ extension Bridge {
         } catch {
             throw BridgeError(error, context: "cannot connect to Postgres to start the snapshot")
         }
-        return try newJob(origin: .command, tables: tables, filter: request.filter, connection: connection, id: request.id)
+        return try newJob(origin: .command, tables: tables, filter: request.filter, connection: connection, id: request.id, logger: logger)
     }
 
     /// Why a backfill cannot run while decoding on a standby without `postgres.primary_url`.
@@ -109,8 +114,14 @@ extension Bridge {
     }
 
     func newJob(
+        origin: SnapshotState.Origin, tables: [QualifiedName], filter: String?, connection: PostgresConnection
+    ) throws(BridgeError) -> SnapshotState.Job {
+        try Self.newJob(origin: origin, tables: tables, filter: filter, connection: connection, id: UUID().uuidString.lowercased(), logger: logger)
+    }
+
+    static func newJob(
         origin: SnapshotState.Origin, tables: [QualifiedName], filter: String?, connection: PostgresConnection,
-        id: String = UUID().uuidString.lowercased()
+        id: String, logger: Logger
     ) throws(BridgeError) -> SnapshotState.Job {
         var progress: [SnapshotState.TableProgress] = []
         for table in tables {
@@ -133,7 +144,7 @@ extension Bridge {
 
     /// `pg_class.reltuples`; for a table never analyzed (-1), an exact count
     /// when the table is under 1 GiB; else -1 (unknown).
-    private func estimatedRows(_ table: QualifiedName, connection: PostgresConnection) -> Int {
+    private static func estimatedRows(_ table: QualifiedName, connection: PostgresConnection) -> Int {
         let literal = connection.quoteLiteral(table.sqlQuoted)
         guard let row = try? connection.query(
             "SELECT c.reltuples::bigint::text, pg_relation_size(c.oid)::text FROM pg_class c WHERE c.oid = \(literal)::regclass").rows.first,
