@@ -1,3 +1,4 @@
+import Configuration
 import EventMapping
 import Foundation
 import KafkaPublisher
