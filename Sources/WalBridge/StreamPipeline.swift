@@ -15,7 +15,7 @@ public struct PipelineTuning: Sendable {
     public var readBatch = 2_000
     /// How often the checkpoint file is written while the watermark moves. The
     /// slot is confirmed only up to the checkpoint file, so this also bounds how
-    /// late a new flush position reaches Postgres (DESIGN: within about 100 ms).
+    /// late a new flush position reaches Postgres (docs/delivery.md: within about 100 ms).
     public var checkpointInterval: Duration = .milliseconds(100)
     /// How often a status update is sent when nothing else triggers one.
     public var statusInterval: Duration = .seconds(10)
@@ -214,7 +214,7 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
             case .handler(.failed(let failure)): throw failure
             case .postgres(let failure): throw BridgeError(failure, context: "replication stream")
             case .decoding(let failure): throw .corruptStream("cannot decode the replication stream: \(failure)")
-            case .ended: throw BridgeError(.transient, "Postgres ended the replication stream")
+            case .ended: throw BridgeError(code: .streamEnded, kind: .transient, message: "Postgres ended the replication stream")
             }
         }
     }
@@ -360,7 +360,8 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
             return try mapper.map(message, transactionOrdinal: transactionOrdinal, transaction: transaction,
                                   sentAtMicros: ReplicationStream.unixMicrosNow())
         } catch {
-            throw BridgeError(.fatal, "cannot map a logical message with prefix '\(message.prefix)' at \(message.lsn): \(error)")
+            throw BridgeError(code: .mappingFailed, .mapping(error),
+                              message: "cannot map a logical message with prefix '\(message.prefix)' at \(message.lsn): \(error)")
         }
     }
 
@@ -422,8 +423,7 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
                 return try send(letter, token: token)
             }
             // A fatal producer error rebuilds the producer and resumes from the checkpoint.
-            let kind: BridgeError.Kind = error.isConfigurationError ? .configuration : (error.isPermanent ? .fatal : .transient)
-            throw BridgeError(kind,
+            throw BridgeError(code: .kafkaRejected, .kafka(error), message:
                 "cannot publish event \(record.eventID) to topic '\(record.topic)': \(error)"
                     + (error.isPermanent ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
         }
@@ -450,13 +450,16 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
             }
             if let failed = report.failedRecord { metrics.eventFailed(table: failed.topic, eventType: "") }
             if error.isFatal || error.isPermanent { metrics.producerHealthy(false) }
-            throw BridgeError(error.isPermanent ? .fatal : .transient,
+            // Not `Kind.of`: a delivery report is never a configuration error here (the
+            // topic and the producer were accepted); it recurs (fatal) or may pass (retry).
+            throw BridgeError(code: .kafkaRejected, kind: error.isPermanent ? .fatal : .transient, message:
                 "Kafka did not accept an event: \(error)"
-                    + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""))
+                    + (error.isPermanent && deadLetters == nil ? " (set kafka.dead_letter_topic to route such records there and go on)" : ""), underlying: .kafka(error))
         }
         if let fatal = producer.fatalError() {
             metrics.producerHealthy(false)
-            throw BridgeError(.transient, "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
+            throw BridgeError(code: .kafkaRejected, kind: .transient,
+                              message: "the Kafka producer failed fatally (\(fatal)); rebuilding it and resuming from the checkpoint")
         }
     }
 
@@ -543,7 +546,7 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
     /// A change the mapping refused: dead-letter it, or stop with a clear error.
     private func unmappableChange(_ change: RowChange, transaction: TransactionInfo, error: MappingError) throws(BridgeError) {
         guard let deadLetters else {
-            throw BridgeError(.fatal,
+            throw BridgeError(code: .mappingFailed, .mapping(error), message:
                 "cannot map a change of \(change.relation.schema).\(change.relation.name) in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); fix the mapping, or set kafka.dead_letter_topic to route such rows there and go on")
         }
         let letter = deadLetters.unmappableChange(change, transaction: transaction, error: error, mapper: mapper)
@@ -560,7 +563,7 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
         }
         guard !core.isSkipping else { return }
         guard let deadLetters, core.transaction != nil else {
-            throw BridgeError(.fatal,
+            throw BridgeError(code: .mappingFailed, kind: .fatal, message:
                 "cannot decode a change in transaction \(transaction.xid) at \(transaction.commitLSN): \(error); set kafka.dead_letter_topic to route such rows there and go on")
         }
         // nil: an unmapped table, nothing would have been published.
@@ -574,7 +577,7 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
         guard let deadLetters else {
             let reason = outcome.unmappable.first.map { "\($0.error)" }
                 ?? outcome.undecodable.first.map { "row with key (\($0.key)): \($0.reason)" } ?? ""
-            throw BridgeError(.fatal,
+            throw BridgeError(code: .mappingFailed, kind: .fatal, message:
                 "snapshot of \(relation.schema).\(relation.name): cannot turn a row into an event: \(reason); fix the row or the mapping, or set kafka.dead_letter_topic to route such rows there and go on (the snapshot resumes at this chunk)")
         }
         for letter in deadLetters.snapshotRows(outcome, relation: relation, transaction: transaction, mapper: mapper) {
