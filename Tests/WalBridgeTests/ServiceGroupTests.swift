@@ -142,6 +142,7 @@ struct ServiceGroupTests {
         #expect(group.failure?.message == "disk on fire; put it out")
         #expect(eventually { failures.withLock { $0 } == ["disk on fire; put it out"] })
         #expect(log.contains(level: .error, "walbridge-test-failing"))
+        #expect(failing.wakeCount == 0, "the failed component is not woken: its wake could undo how it reports")
         #expect(group.stop().notStopped.isEmpty)
     }
 

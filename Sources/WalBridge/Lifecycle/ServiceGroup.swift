@@ -46,9 +46,12 @@ package final class StopToken: Sendable {
     package var isRequested: Bool { requested.load(ordering: .acquiring) }
 
     /// Requests the stop (idempotent); wakes a `sleep(for:)` in progress.
-    package func request() {
-        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    /// Returns true for the call that made the request.
+    @discardableResult
+    package func request() -> Bool {
+        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return false }
         signal.signal()
+        return true
     }
 
     /// Sleeps for `duration` or until a stop is requested, whichever comes
@@ -95,6 +98,8 @@ package final class ServiceGroup: Sendable {
     package static let escalationGrace: Duration = .seconds(1)
 
     private struct Member: Sendable {
+        /// The member's place in `members`.
+        let index: Int
         let service: any BackgroundService
         let token: StopToken
         let finished: DispatchSemaphore
@@ -102,7 +107,8 @@ package final class ServiceGroup: Sendable {
 
     private struct State: Sendable {
         var members: [Member] = []
-        var running: Set<String> = []
+        /// Indexes of the members whose `run` has not returned.
+        var running: Set<Int> = []
         var failure: BridgeError?
         var stopRequestedAt: ContinuousClock.Instant?
         var escalated = false
@@ -135,18 +141,20 @@ package final class ServiceGroup: Sendable {
     package var isRunning: Bool { state.withLock { !$0.running.isEmpty } }
 
     /// The names of the components whose `run` has not returned, sorted.
-    package var runningComponents: [String] { state.withLock { $0.running.sorted() } }
+    package var runningComponents: [String] {
+        state.withLock { state in state.running.map { state.members[$0].service.name } }.sorted()
+    }
 
     /// Starts each of `services` on a thread of its own (named after it, cut
-    /// to the 15 bytes Linux keeps). A
-    /// group already stopping stops them at once.
+    /// to the 15 bytes Linux keeps). A group already stopping stops them at once.
     package func start(_ services: [any BackgroundService]) {
         for service in services {
-            let member = Member(service: service, token: StopToken(), finished: DispatchSemaphore(value: 0))
-            let stopping = state.withLock { state in
+            let (member, stopping) = state.withLock { state in
+                let member = Member(index: state.members.count, service: service, token: StopToken(),
+                                    finished: DispatchSemaphore(value: 0))
                 state.members.append(member)
-                state.running.insert(service.name)
-                return state.stopRequestedAt != nil
+                state.running.insert(member.index)
+                return (member, state.stopRequestedAt != nil)
             }
             if stopping { member.token.request() }
             // Linux keeps at most 15 bytes of a thread's name (and drops a
@@ -161,15 +169,15 @@ package final class ServiceGroup: Sendable {
                 } catch {
                     failed = error
                 }
-                exit(member, failure: failed)
+                memberExited(member, failure: failed)
             }
             thread.start()
         }
     }
 
-    private func exit(_ member: Member, failure: BridgeError?) {
+    private func memberExited(_ member: Member, failure: BridgeError?) {
         let first = state.withLock { state -> Bool in
-            state.running.remove(member.service.name)
+            state.running.remove(member.index)
             guard let failure, state.failure == nil else { return false }
             state.failure = failure
             return true
@@ -182,14 +190,15 @@ package final class ServiceGroup: Sendable {
         onFailure(failure)
     }
 
-    /// Asks every component to stop, without waiting (idempotent).
+    /// Asks every component to stop, without waiting (idempotent). Only the
+    /// ones still running are woken: a failed component's `wake` (cancelling
+    /// the channel it reports through, say) must not undo its report.
     package func requestStop() {
-        let members = state.withLock { state -> [Member] in
+        let members = state.withLock { state -> [(Member, running: Bool)] in
             if state.stopRequestedAt == nil { state.stopRequestedAt = ContinuousClock.now }
-            return state.members
+            return state.members.map { ($0, state.running.contains($0.index)) }
         }
-        for member in members where !member.token.isRequested {
-            member.token.request()
+        for (member, running) in members where member.token.request() && running {
             member.service.wake()
         }
     }
