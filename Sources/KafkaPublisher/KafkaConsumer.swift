@@ -14,8 +14,8 @@ import Logging
 ///
 /// ## Threading
 /// Not `Sendable`: use an instance from one thread at a time (librdkafka's
-/// callbacks run inside ``poll(timeoutMilliseconds:)`` on the calling thread;
-/// the log callback only reads an immutable `Logger`).
+/// callbacks, the log callback included, run inside ``poll(timeoutMilliseconds:)``
+/// on the calling thread).
 public final class KafkaConsumer {
     private var handle: OpaquePointer?
     private let state: ConsumerCallbackState
@@ -38,6 +38,7 @@ public final class KafkaConsumer {
         for name in configuration.properties.keys.sorted() {
             try builder.set(name, configuration.properties[name]!)
         }
+        try queueLogs(&builder)
         let conf = builder.conf
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         installLogCallback(conf, opaqueKind: .consumer)
@@ -47,7 +48,9 @@ public final class KafkaConsumer {
                 .clientError(err: err, reason: reason)
         }
         let handle = try builder.makeHandle(type: RD_KAFKA_CONSUMER)
-        // Serve everything (errors, logs, records) from rd_kafka_consumer_poll.
+        // Serve everything (errors, logs, records) from rd_kafka_consumer_poll:
+        // logs go to the main queue, which is forwarded to the consumer queue.
+        logThroughPollQueue(handle)
         rd_kafka_poll_set_consumer(handle)
         self.handle = handle
         self.state = state
@@ -188,7 +191,7 @@ extension KafkaConsumer: Sendable {}
 
 /// Reached by the consumer's librdkafka callbacks through the conf opaque.
 /// `errors` is touched only on the polling thread (error_cb runs inside
-/// rd_kafka_consumer_poll); `logger` is immutable and read by log_cb from any thread.
+/// rd_kafka_consumer_poll); `logger` is immutable (log_cb reads it inside the same poll).
 final class ConsumerCallbackState: LibrdkafkaLogTarget {
     let logger: Logger
     var errors: [KafkaError] = []

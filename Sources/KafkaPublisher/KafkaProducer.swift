@@ -7,11 +7,11 @@ import Logging
 ///
 /// ## Threading
 /// Not `Sendable`. Use one instance from ONE thread: the pipeline's event
-/// loop. Delivery reports and client errors are produced by librdkafka
+/// loop. Delivery reports, client errors and librdkafka's log lines
+/// (`log.queue=true`, forwarded to the main queue) are served by librdkafka
 /// callbacks that run inside ``poll(timeoutMilliseconds:into:)`` (and
-/// ``flush(timeoutMilliseconds:)``) on the calling thread, and are buffered in
-/// this object; only librdkafka's log callback runs on librdkafka's own
-/// threads, and it only reads an immutable `Logger`.
+/// ``flush(timeoutMilliseconds:)``) on the calling thread; reports and errors
+/// are buffered in this object. No Swift code runs on librdkafka's own threads.
 ///
 /// ## Lifecycle
 /// ``close()`` purges whatever is still queued or in flight (those records get
@@ -60,6 +60,7 @@ public final class KafkaProducer {
         for name in configuration.properties.keys.sorted() {
             try builder.set(name, configuration.properties[name]!)
         }
+        try queueLogs(&builder)
         self.messageMaxBytes = builder.get("message.max.bytes").flatMap { Int($0) } ?? 1_000_000
 
         let conf = builder.conf
@@ -76,7 +77,9 @@ public final class KafkaProducer {
                 .clientError(rk: rk, err: err, reason: reason)
         }
 
-        self.handle = try builder.makeHandle(type: RD_KAFKA_PRODUCER)
+        let handle = try builder.makeHandle(type: RD_KAFKA_PRODUCER)
+        logThroughPollQueue(handle)
+        self.handle = handle
         self.state = state
         logger.debug(
             "Kafka producer created",
@@ -333,7 +336,7 @@ func withOptionalBytes<R>(
 /// `reports` and `clientErrors` are only touched by `dr_msg_cb`/`error_cb`,
 /// which librdkafka runs inside `rd_kafka_poll`/`rd_kafka_flush` on the
 /// producer's one thread, and by the producer's methods on that same thread.
-/// `logger` is immutable and read by `log_cb` from librdkafka's threads.
+/// `logger` is immutable; `log_cb` reads it inside the same polls.
 final class ProducerCallbackState: LibrdkafkaLogTarget {
     let logger: Logger
     var reports: [DeliveryReport] = []

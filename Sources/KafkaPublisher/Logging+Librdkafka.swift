@@ -16,10 +16,33 @@ func loggerLevel(syslogLevel: Int32) -> Logger.Level {
 }
 
 /// Something librdkafka's C callbacks can reach through `rd_kafka_opaque(rk)`
-/// to log. `log_cb` runs on librdkafka's internal threads, so it may only read
-/// `logger`, an immutable `Sendable` value set before the handle exists.
+/// to log. For the producer and the consumer, `log_cb` runs inside their
+/// poll, on the polling thread (see `logThroughPollQueue`); for the mock
+/// cluster's book-keeping handle, which nobody polls, it runs on librdkafka's
+/// internal threads. Either way it only reads `logger`, an immutable
+/// `Sendable` value set before the handle exists.
 protocol LibrdkafkaLogTarget: AnyObject {
     var logger: Logger { get }
+}
+
+/// Sets `log.queue=true` on the configuration, after every user property (so
+/// `kafka.properties` cannot turn it off): librdkafka then queues its log
+/// lines instead of calling `log_cb` on its own threads. Call
+/// `logThroughPollQueue(_:)` on the handle made from this configuration.
+func queueLogs(_ builder: inout ConfBuilder) throws(KafkaError) {
+    try builder.set("log.queue", "true")
+}
+
+/// Forwards the handle's log queue to its main queue, which
+/// `rd_kafka_poll` (the producer) or `rd_kafka_consumer_poll` (the consumer,
+/// whose main queue is forwarded to the consumer queue) serves: `log_cb` runs
+/// inside those polls, on the polling thread, next to the delivery reports
+/// and client errors. Lines logged while the handle was being made are
+/// queued too and come out of the first poll.
+func logThroughPollQueue(_ handle: OpaquePointer) {
+    let result = rd_kafka_set_log_queue(handle, nil)
+    // Only fails (_NOT_CONFIGURED) without log.queue=true, which `queueLogs` sets.
+    precondition(result == RD_KAFKA_RESP_ERR_NO_ERROR, "rd_kafka_set_log_queue without log.queue=true")
 }
 
 /// Installs the log callback on `conf`: librdkafka's log lines go to swift-log

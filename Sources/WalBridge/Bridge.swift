@@ -74,9 +74,13 @@ public final class Bridge {
     /// Runs until a stop is requested (returns normally, after draining and
     /// checkpointing) or a non-transient failure (throws).
     public func run() throws(BridgeError) {
+        // The metrics listener and the slot monitor run in a ServiceGroup: when
+        // one fails, the bridge stops as on a stop request (drain, checkpoint)
+        // and then fails with that error.
         let observability = try Observability.start(
             configuration: configuration, logger: logger,
-            options: ObservabilityOptions(readyMaxLag: configuration.metrics.readyMaxLag))
+            options: ObservabilityOptions(readyMaxLag: configuration.metrics.readyMaxLag),
+            onFailure: { [stop] _ in stop.request() })
         defer { observability.stop() }
         metrics = observability.metrics
         let clock = ContinuousClock()
@@ -86,7 +90,7 @@ public final class Bridge {
             let started = clock.now
             do {
                 try session()
-                return
+                break
             } catch {
                 guard error.kind == .transient else { throw error }
                 if error.isCorruptStream, let final = corruptStreams.record(error, delivered: resumeLSN) { throw final }
@@ -99,6 +103,7 @@ public final class Bridge {
                 sleep(pause)
             }
         }
+        if let failure = observability.failure { throw failure }
     }
 
     /// One connection's life: preflight, resume point, stream, drain.

@@ -50,8 +50,9 @@ struct ObservabilityUnitTests {
     @Test("a taken port is a clear error")
     func portInUse() throws {
         let first = try MetricsHTTPServer(host: "127.0.0.1", port: 0) { _ in HTTPResponse(status: 200, text: "") }
-        defer { first.stop() }
-        first.start()
+        let group = ServiceGroup(label: "test", logger: Logger(label: "test"))
+        group.start([first])
+        defer { group.stop() }
         #expect {
             _ = try MetricsHTTPServer(host: "127.0.0.1", port: first.port) { _ in HTTPResponse(status: 200, text: "") }
         } throws: { error in

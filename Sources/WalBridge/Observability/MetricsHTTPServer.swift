@@ -58,17 +58,20 @@ struct HTTPResponse: Sendable {
 
 /// A small HTTP/1.1 listener for `/metrics`, `/healthz` and `/readyz`: one
 /// POSIX socket, one thread, one request per connection (`Connection: close`).
+/// docs/architecture.md ("Threads and lifecycle") says why it is not built on
+/// swift-nio.
 ///
 /// Scrapes are rare and cheap, so requests are served one after another; a
-/// client that sends nothing is dropped after two seconds. The socket is
-/// closed by `stop()`.
-final class MetricsHTTPServer: Sendable {
+/// client that sends nothing is dropped after two seconds. It runs as a
+/// `BackgroundService` (of the observability `ServiceGroup`); the socket is
+/// closed when `run` returns, or when the server goes away unstarted.
+final class MetricsHTTPServer: BackgroundService {
+    let name = "walbridge-metrics-http"
     /// The port actually bound (differs from the requested one when that was 0).
     let port: Int
     let host: String
     private let listener: Int32
-    private let stopping = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let closed = Atomic<Bool>(false)
     private let handler: @Sendable (HTTPRequest) -> HTTPResponse
 
     /// Binds and listens on `host:port` (port 0 picks a free one).
@@ -113,25 +116,14 @@ final class MetricsHTTPServer: Sendable {
         self.port = Self.localPort(of: bound) ?? port
     }
 
-    /// Starts serving on a thread of its own.
-    func start() {
-        let thread = Thread { [self] in
-            serve()
-            finished.signal()
-        }
-        thread.name = "walbridge-metrics-http"
-        thread.start()
-    }
+    deinit { closeListener() }
 
-    /// Stops serving and closes the socket; returns once the thread has ended.
-    func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        finished.wait()
-        close(listener)
-    }
-
-    private func serve() {
-        while !stopping.load(ordering: .acquiring) {
+    /// Serves until a stop is requested (checked at least every 100 ms, and
+    /// after the request in progress, which a silent client holds at most two
+    /// seconds), then closes the socket.
+    func run(_ stop: StopToken) {
+        defer { closeListener() }
+        while !stop.isRequested {
             var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 100)
             guard ready > 0 else { continue }
@@ -140,6 +132,11 @@ final class MetricsHTTPServer: Sendable {
             handle(client)
             close(client)
         }
+    }
+
+    private func closeListener() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        close(listener)
     }
 
     private func handle(_ client: Int32) {

@@ -30,21 +30,23 @@ public final class ObservabilityHandle: Sendable {
     public let health: BridgeHealth
     /// The address the listener is bound to (`127.0.0.1:9187`), nil when metrics are off.
     public let listenAddress: String?
-    private let server: MetricsHTTPServer?
-    private let monitor: SlotMonitor?
+    /// Runs the listener and the slot monitor; nil when metrics are off.
+    private let group: ServiceGroup?
 
-    init(metrics: BridgeMetrics, health: BridgeHealth, server: MetricsHTTPServer?, monitor: SlotMonitor?) {
+    init(metrics: BridgeMetrics, health: BridgeHealth, server: MetricsHTTPServer?, group: ServiceGroup?) {
         self.metrics = metrics
         self.health = health
-        self.server = server
-        self.monitor = monitor
+        self.group = group
         self.listenAddress = server.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
     }
 
-    /// Stops the listener and the slot monitor (idempotent).
+    /// The first failure of the listener or the slot monitor (nil while none failed).
+    public var failure: BridgeError? { group?.failure }
+
+    /// Stops the listener and the slot monitor together, waiting at most
+    /// `ServiceGroup.defaultStopDeadline` (idempotent).
     public func stop() {
-        server?.stop()
-        monitor?.stop()
+        group?.stop()
     }
 }
 
@@ -71,9 +73,13 @@ public enum Observability {
     /// `options.listen`) is set; otherwise returns a handle with metrics that
     /// cost nothing and no listener.
     ///
+    /// `onFailure` is called once, on the failing component's thread, when
+    /// the listener or the slot monitor fails (both are stopped by then).
+    ///
     /// - Throws: `BridgeError` when the address cannot be bound.
     public static func start(
-        configuration: BridgeConfiguration, logger: Logger, options: ObservabilityOptions = ObservabilityOptions()
+        configuration: BridgeConfiguration, logger: Logger, options: ObservabilityOptions = ObservabilityOptions(),
+        onFailure: @escaping @Sendable (BridgeError) -> Void = { _ in }
     ) throws(BridgeError) -> ObservabilityHandle {
         guard let listen = options.listen ?? configuration.metrics.listen else {
             let metrics = BridgeMetrics()
@@ -81,7 +87,7 @@ public enum Observability {
                 metrics: metrics,
                 health: BridgeHealth(metrics: metrics, monitor: nil, slot: configuration.postgres.slot,
                                      maxLag: options.readyMaxLag, pollInterval: options.pollInterval),
-                server: nil, monitor: nil)
+                server: nil, group: nil)
         }
         guard let address = parseListen(listen) else {
             throw BridgeError(.configuration, "metrics.listen '\(listen)' is not host:port; write e.g. 127.0.0.1:9187 or [::1]:9187")
@@ -95,9 +101,9 @@ public enum Observability {
         let server = try MetricsHTTPServer(host: address.host, port: address.port) { request in
             route(request, health: health)
         }
-        server.start()
-        monitor.start()
-        let handle = ObservabilityHandle(metrics: metrics, health: health, server: server, monitor: monitor)
+        let group = ServiceGroup(label: "observability", logger: logger, onFailure: onFailure)
+        group.start([server, monitor])
+        let handle = ObservabilityHandle(metrics: metrics, health: health, server: server, group: group)
         logger.info("serving metrics", metadata: [
             "listen": "\(handle.listenAddress ?? listen)", "paths": "/metrics /healthz /readyz"])
         return handle

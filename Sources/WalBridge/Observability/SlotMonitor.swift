@@ -52,18 +52,17 @@ struct LagEstimator: Sendable {
 }
 
 /// Polls the slot over an ordinary (non-replication) connection every few
-/// seconds, on a thread of its own, and records lag and retained WAL in the
+/// seconds, on a thread of its own (a `BackgroundService` of the
+/// observability `ServiceGroup`), and records lag and retained WAL in the
 /// metrics. Never touches the replication session: a slow or failed poll
 /// cannot stall streaming. Reconnects on the next poll after a failure.
-final class SlotMonitor: Sendable {
+final class SlotMonitor: BackgroundService {
+    let name = "walbridge-slot-monitor"
     private let url: String
     private let slot: String
     private let interval: Duration
     private let metrics: BridgeMetrics
     private let logger: Logger
-    private let stopping = Atomic<Bool>(false)
-    private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
     private let latest = Mutex<(sample: SlotSample?, error: String?)>((nil, nil))
 
     init(url: String, slot: String, interval: Duration, metrics: BridgeMetrics, logger: Logger) {
@@ -77,27 +76,14 @@ final class SlotMonitor: Sendable {
     /// The last successful sample, and the last poll's error (nil when it succeeded).
     var state: (sample: SlotSample?, error: String?) { latest.withLock { $0 } }
 
-    func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "walbridge-slot-monitor"
-        thread.start()
-    }
-
-    func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        wake.signal()
-        finished.wait()
-    }
-
-    private func run() {
+    /// Polls until a stop is requested; between polls it sleeps the interval
+    /// (cut short by the stop). A poll in progress (at most the 5 s connect
+    /// timeout, or the query) finishes first.
+    func run(_ stop: StopToken) {
         var connection: PostgresConnection?
         var estimator = LagEstimator()
         var failing = false
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        while !stopping.load(ordering: .acquiring) {
+        while !stop.isRequested {
             do {
                 if connection == nil || connection?.isOK == false {
                     connection = try PostgresConnection(url: url, replication: false, applicationName: "walbridge-monitor",
@@ -120,7 +106,7 @@ final class SlotMonitor: Sendable {
                         "slot": "\(slot)", "error": "\(error.message)"])
                 }
             }
-            _ = wake.wait(timeout: .now() + seconds)
+            stop.sleep(for: interval)
         }
     }
 

@@ -28,41 +28,60 @@ struct SnapshotTablePlan: Sendable {
 /// Both marks are transactional messages committed with
 /// `synchronous_commit = on`, so each commit flushes the WAL and the walsender
 /// sends the mark at once.
+///
+/// The reading is a `BackgroundService` of a `ServiceGroup` of its own: a
+/// failure goes to the pipeline through the channel; `stop()` cancels the
+/// channel and waits at most `ServiceGroup.defaultStopDeadline`.
 final class SnapshotReader: Sendable {
-    private let url: String
-    private let job: SnapshotState.Job
-    private let plans: [SnapshotTablePlan]
-    private let channel: SnapshotChannel
-    private let session: UInt64
-    private let valueDecoder: PostgresValueDecoder
-    private let logger: Logger
-    private let done = DispatchSemaphore(value: 0)
+    private let work: SnapshotReadWork
+    private let group: ServiceGroup
 
     init(url: String, job: SnapshotState.Job, plans: [SnapshotTablePlan], channel: SnapshotChannel,
          session: UInt64, valueDecoder: PostgresValueDecoder, logger: Logger) {
-        self.url = url; self.job = job; self.plans = plans; self.channel = channel
-        self.session = session; self.valueDecoder = valueDecoder; self.logger = logger
+        work = SnapshotReadWork(url: url, job: job, plans: plans, channel: channel, session: session,
+                                valueDecoder: valueDecoder, logger: logger)
+        group = ServiceGroup(label: "snapshot", logger: logger) { error in
+            if !channel.isCancelled { channel.fail(error) }
+        }
     }
 
     /// Starts reading on a new thread.
     func start() {
-        let thread = Thread { [self] in
-            do throws(BridgeError) {
-                try read()
-            } catch {
-                if !channel.isCancelled { channel.fail(error) }
-            }
-            done.signal()
-        }
-        thread.name = "walbridge-snapshot"
-        thread.start()
+        group.start([work])
     }
 
-    /// Stops the reader and waits up to `timeout` for its thread to end (it
-    /// finishes the statement in progress first).
-    func stop(timeout: TimeInterval = 10) {
+    /// Stops the reader and waits for its thread to end (it finishes the
+    /// statement in progress first), at most `ServiceGroup.defaultStopDeadline`.
+    func stop() {
+        group.stop()
+    }
+}
+
+/// The snapshot reader's thread: reads the job's tables chunk by chunk until
+/// done or cancelled.
+private struct SnapshotReadWork: BackgroundService {
+    let name = "walbridge-snapshot"
+    let url: String
+    let job: SnapshotState.Job
+    let plans: [SnapshotTablePlan]
+    let channel: SnapshotChannel
+    let session: UInt64
+    let valueDecoder: PostgresValueDecoder
+    let logger: Logger
+
+    /// A stop cancels the channel: the reader ends after the statement in progress.
+    func wake() {
         channel.cancel()
-        _ = done.wait(timeout: .now() + timeout)
+    }
+
+    func run(_ stop: StopToken) throws(BridgeError) {
+        do {
+            try read()
+        } catch {
+            // A failure after a stop is the stop's doing, not news.
+            guard !stop.isRequested, !channel.isCancelled else { return }
+            throw error
+        }
     }
 
     private func read() throws(BridgeError) {
