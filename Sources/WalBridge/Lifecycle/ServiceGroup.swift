@@ -1,4 +1,4 @@
-import EventMapping
+import Configuration
 import Foundation
 import Logging
 import Synchronization
