@@ -146,5 +146,10 @@ if Context.environment["WALBRIDGE_FUZZ"] == "1" {
 package.targets.append(contentsOf: [
     // Test and soak support only: a loopback TCP proxy with switchable faults.
     .target(name: "FaultProxy", path: "soak/FaultProxy"),
+    .executableTarget(
+        name: "walbridge-soak",
+        dependencies: ["FaultProxy", "PostgresReplication", "KafkaPublisher"],
+        path: "soak/WalBridgeSoak"
+    ),
     .testTarget(name: "FaultProxyTests", dependencies: ["FaultProxy"]),
 ])
