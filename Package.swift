@@ -148,7 +148,7 @@ package.targets.append(contentsOf: [
     .target(name: "FaultProxy", path: "soak/FaultProxy"),
     .executableTarget(
         name: "walbridge-soak",
-        dependencies: ["FaultProxy", "PostgresReplication", "KafkaPublisher"],
+        dependencies: ["FaultProxy", "PostgresReplication", "KafkaPublisher", .product(name: "Logging", package: "swift-log")],
         path: "soak/WalBridgeSoak"
     ),
     .testTarget(name: "FaultProxyTests", dependencies: ["FaultProxy"]),

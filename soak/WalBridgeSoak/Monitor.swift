@@ -62,7 +62,7 @@ final class Monitor: Sendable {
 
     private func run() {
         defer { finished.signal() }
-        guard let consumer = try? KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap, clientID: "walbridge-soak-monitor"))
+        guard let consumer = try? KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: bootstrap, clientID: "walbridge-soak-monitor"), logger: quietLogger)
         else { return }
         var connection: PostgresConnection?
         while !stopping.load(ordering: .acquiring) {

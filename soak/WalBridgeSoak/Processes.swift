@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -171,3 +172,11 @@ func elapsed() -> Double {
     let d = ContinuousClock.now - soakStart
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
+
+/// The harness's own Kafka clients log errors only: their reconnect warnings
+/// during broker faults are expected and would bury the report.
+let quietLogger: Logger = {
+    var logger = Logger(label: "walbridge-soak")
+    logger.logLevel = .error
+    return logger
+}()

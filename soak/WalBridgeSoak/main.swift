@@ -270,7 +270,7 @@ do {
 let caughtUpSeconds = elapsed() - quietAt
 // Read up to the end offsets of every partition.
 do {
-    let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, clientID: "walbridge-soak-end"))
+    let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, clientID: "walbridge-soak-end"), logger: quietLogger)
     let ends = try topics.map { try probe.endOffsets(topic: $0.0, partitions: Array(0..<$0.1), timeoutMilliseconds: 5_000) }
     probe.close()
     let deadline = Date().addingTimeInterval(180)
@@ -377,7 +377,8 @@ for kind in FaultKind.allCases { print("    \(kind.rawValue): \(h.faults[kind] ?
 print("    two at once: \(h.twoAtOnce)")
 print("  backfills: \(h.backfills.count) run (\(h.backfills.joined(separator: "; "))), \(h.backfillsSkipped) skipped (one still running)")
 print("  walbridge run: started \(bridge.starts) times; exits by itself: \(bridge.unexpectedExits.isEmpty ? "none" : bridge.unexpectedExits.joined(separator: ", ")); after SIGTERM: \(Dictionary(grouping: h.sigtermStatuses, by: { $0 }).map { "\($0.key) ×\($0.value.count)" }.sorted().joined(separator: ", ")); final SIGTERM: \(finalStop.map { "exit \($0)" } ?? "killed")")
-print("  records read: \(records); events: \(streamed) streamed + \(snapshotEvents) snapshot; duplicates: \(duplicates) (each identical to its first copy unless listed below)")
+let snapshotRereads = readers.map(\.snapshotRereads).reduce(0, +)
+print("  records read: \(records); events: \(streamed) streamed + \(snapshotEvents) snapshot; duplicates: \(duplicates) (streamed ones identical to their first copy unless listed below; \(snapshotRereads) snapshot rows read again after a restart, same id)")
 print("  caught up \(format(caughtUpSeconds)) s after the workload stopped; checkpoint samples: \(samples.count) (\(monitor.skippedSamples) skipped while the broker did not answer)")
 print("  recovery (fault end → first record read / slot confirmed past the WAL position at the end):")
 let entries = recoveries.all
