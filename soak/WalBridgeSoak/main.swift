@@ -385,7 +385,8 @@ let entries = recoveries.all
 func stats(_ values: [Double]) -> String {
     guard !values.isEmpty else { return "—" }
     let sorted = values.sorted()
-    return "median \(format(sorted[sorted.count / 2])) s, max \(format(sorted.last!)) s"
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return "median \(format(median)) s, max \(format(sorted.last!)) s"
 }
 var byKind: [String: [Recoveries.Entry]] = [:]
 for entry in entries { byKind[entry.label.contains(" + ") ? "two at once" : entry.label, default: []].append(entry) }
