@@ -39,6 +39,11 @@ final class Monitor: Sendable {
         self.recoveries = recoveries
     }
 
+    /// WALBRIDGE_SOAK_CHECKPOINT_SKEW=BYTES: pretend each sampled checkpoint is
+    /// that far ahead, so a run must report "checkpoint ahead" (the check's own
+    /// test; never set in CI).
+    static let checkpointSkew = UInt64(ProcessInfo.processInfo.environment["WALBRIDGE_SOAK_CHECKPOINT_SKEW"] ?? "") ?? 0
+
     static let checkpointLSNField = Array("\"lsn\": \"".utf8)
 
     /// The checkpoint file's LSN and whether it holds an unfinished backfill job.
@@ -73,7 +78,7 @@ final class Monitor: Sendable {
                     for (topic, partitions) in topics {
                         ends.append(try consumer.endOffsets(topic: topic, partitions: Array(0..<partitions), timeoutMilliseconds: 1_000))
                     }
-                    let sample = CheckpointSample(at: elapsed(), checkpoint: checkpoint.lsn, ends: ends)
+                    let sample = CheckpointSample(at: elapsed(), checkpoint: checkpoint.lsn &+ Self.checkpointSkew, ends: ends)
                     collected.withLock { $0.append(sample) }
                 } catch {
                     failedSamples.add(1, ordering: .relaxed)  // broker down or slow: no sample this time
