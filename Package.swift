@@ -162,3 +162,16 @@ if Context.environment["WALBRIDGE_FUZZ"] == "1" {
         package.products.append(.executable(name: "fuzz-\(target.name)", targets: ["fuzz-\(target.name)"]))
     }
 }
+
+// The randomised soak (docs/delivery.md#the-randomised-soak): its fault proxy,
+// the release-build harness that scripts/soak.sh runs, and the proxy's tests.
+package.targets.append(contentsOf: [
+    // Test and soak support only: a loopback TCP proxy with switchable faults.
+    .target(name: "FaultProxy", path: "soak/FaultProxy"),
+    .executableTarget(
+        name: "walbridge-soak",
+        dependencies: ["FaultProxy", "PostgresReplication", "KafkaPublisher", .product(name: "Logging", package: "swift-log")],
+        path: "soak/WalBridgeSoak"
+    ),
+    .testTarget(name: "FaultProxyTests", dependencies: ["FaultProxy"]),
+])

@@ -7,7 +7,8 @@
 #   Postgres 16, 17, 18  the integration suite (IntegrationTests)
 # The integration tests start their own Kafka-protocol test broker in-process.
 # Each version's run is labelled and timed; a failure on any version fails the
-# script, after every version has run.
+# script, after every version has run. Then the fuzz targets and two 3-minute
+# soaks (scripts/soak.sh: a fixed seed and the seed of the day).
 #
 #   bash scripts/test.sh                       every supported version, as above
 #   bash scripts/test.sh --version 17          only 17, the whole suite (or PG_VERSION=17)
@@ -92,6 +93,21 @@ if [ "$fuzz_seconds" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_FUZZ_SECONDS:-}
     fuzz_started=$SECONDS
     if bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds"; then result=passed; else result=FAILED; failed+=("fuzzing"); fi
     summary+=("fuzzing (${fuzz_seconds} s per target): $result in $(duration $((SECONDS - fuzz_started)))")
+fi
+
+# --- The randomised soak (issue 15, docs/delivery.md#the-randomised-soak) ----
+# After the suites: two soaks of WALBRIDGE_SOAK_MINUTES minutes (default 3; 0
+# skips; skipped too when test options were given, unless it is set), one with
+# the fixed seed 15 and one with the seed of the day (UTC date, YYYYMMDD), each
+# on its own cluster (/tmp/walbridge-soak-pg, port 54349). A violation fails the script.
+soak_minutes="${WALBRIDGE_SOAK_MINUTES:-3}"
+if [ "$soak_minutes" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_SOAK_MINUTES:-}" ]; }; then
+    for soak_seed in 15 "$(date -u +%Y%m%d)"; do
+        printf '\n\033[1m======== soak, seed %s ========\033[0m\n' "$soak_seed" >&2
+        soak_started=$SECONDS
+        if bash "$WALBRIDGE_ROOT/scripts/soak.sh" --minutes "$soak_minutes" --seed "$soak_seed"; then result=passed; else result=FAILED; failed+=("soak (seed $soak_seed)"); fi
+        summary+=("soak, $soak_minutes min, seed $soak_seed: $result in $(duration $((SECONDS - soak_started)))")
+    done
 fi
 
 printf '\n\033[1m======== summary ========\033[0m\n' >&2

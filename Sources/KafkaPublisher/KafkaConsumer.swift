@@ -169,6 +169,25 @@ public final class KafkaConsumer {
         return records
     }
 
+    /// The end offsets (high watermarks: the offset the next record will get)
+    /// of `partitions` of `topic`, asked of the partitions' leaders; throws when
+    /// a leader cannot answer within `timeoutMilliseconds`.
+    public func endOffsets(topic: String, partitions: [Int32], timeoutMilliseconds: Int32 = 2_000) throws(KafkaError) -> [Int64] {
+        let handle = try requireHandle()
+        var ends: [Int64] = []
+        ends.reserveCapacity(partitions.count)
+        for partition in partitions {
+            var low: Int64 = 0
+            var high: Int64 = 0
+            let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMilliseconds)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.from(KafkaError.Code(err), kind: .consume, detail: "end offset of \(topic)[\(partition)] unknown", topic: topic)
+            }
+            ends.append(high)
+        }
+        return ends
+    }
+
     /// Consumer and client errors collected since the last call (bounded, oldest dropped).
     public func takeErrors() -> [KafkaError] {
         defer { state.errors.removeAll(keepingCapacity: true) }
