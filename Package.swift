@@ -125,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient"],
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient", "FaultProxy"],
             exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.

@@ -115,8 +115,10 @@ public final class Bridge {
             throw BridgeError(error, context: "cannot connect to Postgres")
         }
         logger.info("connected to Postgres", metadata: ["server": "\(connection.safeDescription)", "version": "\(connection.version)"])
-        // The checkpoint file is read once, until a session has a resume point of its own.
+        // The checkpoint file is read once, until a session has a resume point of its own,
+        // unless another process moved it on meanwhile (below).
         let checkpoint = resumeLSN == nil ? try loadCheckpoint() : nil
+        if resumeLSN != nil, try adoptProgressOfAnotherProcess(identity: connection) { return }
         if let checkpoint { try checkOwnership(checkpoint, identity: connection) }
         // What was delivered from a slot so far: a slot may be created only when nothing was, or on purpose.
         let deliveredLSN = resumeLSN ?? checkpoint?.lsn
@@ -334,6 +336,32 @@ public final class Bridge {
         // `checkOwnership` made sure it is this system's and this slot's checkpoint.
         logger.info("resuming from checkpoint", metadata: ["lsn": "\(checkpoint.lsn)", "slotLSN": "\(slotPosition)"])
         return (checkpoint.lsn, checkpoint.lsn)
+    }
+
+    /// After a lost connection: takes over what another WalBridge process
+    /// delivered from the slot meanwhile. While this process was disconnected,
+    /// `walbridge snapshot` (or, for that command, `walbridge run --wait-for-slot`)
+    /// may have found the slot free, streamed from it, and recorded its
+    /// progress in the shared checkpoint file, confirming the slot no further
+    /// than that file. A file past this process's position is then the slot's
+    /// own history, not a gap: resume from it, with its backfill state, as a
+    /// fresh start would. Returns true when the session has nothing left to do
+    /// (this `walbridge snapshot`'s job was finished by the other process).
+    private func adoptProgressOfAnotherProcess(identity connection: PostgresConnection) throws(BridgeError) -> Bool {
+        guard let resume = resumeLSN, let file = try loadCheckpoint(), file.slotFollowsCheckpoint, file.lsn > resume else {
+            return false
+        }
+        try checkOwnership(file, identity: connection)
+        logger.notice("the checkpoint file moved past this process's position while it was disconnected: another WalBridge process streamed from the slot meanwhile; resuming from the file", metadata: [
+            "lsn": "\(file.lsn)", "previous": "\(resume)"])
+        let ownJob = snapshotState?.job?.id
+        resumeLSN = file.lsn
+        snapshotState = file.snapshot
+        if options.snapshot != nil, let ownJob, file.snapshot.job?.id != ownJob {
+            logger.info("snapshot delivered by the other WalBridge process; stopping", metadata: ["job": "\(ownJob)"])
+            return true
+        }
+        return false
     }
 
     /// The checkpoint file, or nil when there is none yet.

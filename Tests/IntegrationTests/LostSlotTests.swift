@@ -1,3 +1,4 @@
+import FaultProxy
 import Foundation
 import HTTPTestClient
 import PostgresReplication
@@ -191,6 +192,57 @@ struct LostSlotTests {
         #expect(!last.stderr.contains("ahead of checkpoint"))
         print("lost slots/own slot after \(kills) SIGKILLs: \(count) rows, all delivered, slot never past the checkpoint")
     }
+
+    @Test("a `walbridge snapshot` that streamed from the slot while `run` was disconnected is the slot's own history, not a gap: run resumes from the checkpoint file")
+    func anotherProcessStreamedWhileDisconnected() throws {
+        let setup = try BridgeTestSetup()
+        let proxy = try FaultProxy(upstreamPort: UInt16(TestDatabase.port)!)
+        defer { proxy.stop() }
+        // `run` reaches Postgres through the proxy; `snapshot` directly. One slot, one checkpoint file.
+        let proxied = setup.database.bridgeURL.replacingOccurrences(of: "127.0.0.1:\(TestDatabase.port)/", with: "127.0.0.1:\(proxy.port)/")
+        let runConfig = try setup.writeConfiguration(setup.yaml().replacingOccurrences(of: setup.database.bridgeURL, with: proxied), name: "run.yaml")
+        let snapshotConfig = try setup.writeConfiguration(name: "snapshot.yaml")
+        let collector = try setup.collector()
+
+        let run = try WalBridgeProcess(["run", "--config", runConfig])
+        try run.waitForLog("streaming")
+        try setup.insertUsers(prefix: "before", count: 20)
+        try waitUntil("20 before users", timeout: .seconds(60)) {
+            _ = try collector.drain(for: .milliseconds(100))
+            return eventsByUsername(collector.events).keys.filter { $0.hasPrefix("before") }.count >= 20
+        }
+        let runPosition = try #require(try CheckpointStore(path: setup.checkpointPath).load()).lsn
+
+        // The path to Postgres breaks and stays broken: `run` keeps retrying.
+        proxy.setMode(.cut)
+        _ = proxy.resetConnections()
+        try waitUntil("the slot is free", timeout: .seconds(30)) {
+            try setup.database.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(setup.database.slot)'").rows[0][0] == "f"
+        }
+        try setup.insertUsers(prefix: "during", count: 20)
+        let snapshot = try WalBridgeProcess.run(["snapshot", "--config", snapshotConfig], timeout: .seconds(120))
+        #expect(snapshot.status == 0, "snapshot: \(snapshot.stderr.suffix(2000))")
+        let moved = try #require(try CheckpointStore(path: setup.checkpointPath).load())
+        #expect(moved.lsn > runPosition, "the snapshot command streamed the slot on and recorded it")
+
+        // The path comes back: before the fix, run stopped with exit 2 ("another slot … the changes are gone").
+        proxy.setMode(.pass)
+        try run.waitForLog("resuming from the file", timeout: .seconds(60))
+        try setup.insertUsers(prefix: "after", count: 20)
+        try waitUntil("20 after users", timeout: .seconds(60)) {
+            _ = try collector.drain(for: .milliseconds(100))
+            return eventsByUsername(collector.events).keys.filter { $0.hasPrefix("after") }.count >= 20
+        }
+        #expect(run.isRunning, "run is still streaming: \(run.stderr.suffix(2000))")
+        #expect(!run.stderr.contains("another slot"), "\(run.stderr.suffix(2000))")
+        run.signal(SIGTERM)
+        #expect(try run.waitForExit() == 0)
+        let users = eventsByUsername(try collector.collectAll())
+        for prefix in ["before", "during", "after"] {
+            #expect(users.keys.filter { $0.hasPrefix(prefix) }.count == 20, "every \(prefix) user arrived")
+        }
+    }
+
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on now (bound to port 0 and released).
