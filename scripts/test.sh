@@ -7,8 +7,8 @@
 #   Postgres 16, 17, 18  the integration suite (IntegrationTests)
 # The integration tests start their own Kafka-protocol test broker in-process.
 # Each version's run is labelled and timed; a failure on any version fails the
-# script, after every version has run. Then the fuzz targets and two 3-minute
-# soaks (scripts/soak.sh: a fixed seed and the seed of the day).
+# script, after every version has run. Then the fuzz targets and, beside them,
+# two 3-minute soaks (scripts/soak.sh: a fixed seed and the seed of the day).
 #
 #   bash scripts/test.sh                       every supported version, as above
 #   bash scripts/test.sh --version 17          only 17, the whole suite (or PG_VERSION=17)
@@ -83,23 +83,30 @@ for version in "${versions[@]}"; do
     log "Postgres $version: $result in $(duration $((SECONDS - start)))"
 done
 
-# --- Fuzzing (issue 15, docs/fuzzing.md) ------------------------------------
-# After the suites: every fuzz target for WALBRIDGE_FUZZ_SECONDS seconds
-# (default 60; 0 skips; skipped too when test options were given, unless it is
-# set). Builds in .build-fuzz (cached); a crash fails the script.
+# --- Fuzzing and the randomised soak (issue 15) -------------------------------
+# After the suites, side by side (each is bound by its own clock, not by CPU, so
+# sharing the two cores shortens the run without weakening either):
+# - fuzzing (docs/fuzzing.md): every fuzz target for WALBRIDGE_FUZZ_SECONDS
+#   seconds (default 60; 0 skips). Builds in .build-fuzz (cached); a crash fails
+#   the script. Its output is shown once it ends.
+# - the soak (docs/delivery.md#the-randomised-soak): two soaks of
+#   WALBRIDGE_SOAK_MINUTES minutes (default 3; 0 skips), one with the fixed seed
+#   15 and one with the seed of the day (UTC date, YYYYMMDD), on their own
+#   cluster (/tmp/walbridge-soak-pg, port 54349). A violation fails the script.
+# Both are skipped when test options were given, unless their variable is set.
 fuzz_seconds="${WALBRIDGE_FUZZ_SECONDS:-60}"
+fuzz_pid=
 if [ "$fuzz_seconds" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_FUZZ_SECONDS:-}" ]; }; then
-    printf '\n\033[1m======== fuzzing ========\033[0m\n' >&2
-    fuzz_started=$SECONDS
-    if bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds"; then result=passed; else result=FAILED; failed+=("fuzzing"); fi
-    summary+=("fuzzing (${fuzz_seconds} s per target): $result in $(duration $((SECONDS - fuzz_started)))")
+    fuzz_log="$(mktemp)"
+    log "fuzzing in the background (${fuzz_seconds} s per target; output when it ends)"
+    (
+        started=$(date +%s)
+        if bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds" >"$fuzz_log" 2>&1; then echo passed; else echo FAILED; fi >"$fuzz_log.result"
+        echo $(($(date +%s) - started)) >"$fuzz_log.seconds"
+    ) &
+    fuzz_pid=$!
 fi
 
-# --- The randomised soak (issue 15, docs/delivery.md#the-randomised-soak) ----
-# After the suites: two soaks of WALBRIDGE_SOAK_MINUTES minutes (default 3; 0
-# skips; skipped too when test options were given, unless it is set), one with
-# the fixed seed 15 and one with the seed of the day (UTC date, YYYYMMDD), each
-# on its own cluster (/tmp/walbridge-soak-pg, port 54349). A violation fails the script.
 soak_minutes="${WALBRIDGE_SOAK_MINUTES:-3}"
 if [ "$soak_minutes" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_SOAK_MINUTES:-}" ]; }; then
     for soak_seed in 15 "$(date -u +%Y%m%d)"; do
@@ -108,6 +115,16 @@ if [ "$soak_minutes" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_SOAK_MINUTES:-}
         if bash "$WALBRIDGE_ROOT/scripts/soak.sh" --minutes "$soak_minutes" --seed "$soak_seed"; then result=passed; else result=FAILED; failed+=("soak (seed $soak_seed)"); fi
         summary+=("soak, $soak_minutes min, seed $soak_seed: $result in $(duration $((SECONDS - soak_started)))")
     done
+fi
+
+if [ -n "$fuzz_pid" ]; then
+    wait "$fuzz_pid"
+    printf '\n\033[1m======== fuzzing ========\033[0m\n' >&2
+    cat "$fuzz_log" >&2
+    result="$(cat "$fuzz_log.result" 2>/dev/null || echo FAILED)"
+    [ "$result" = passed ] || failed+=("fuzzing")
+    summary+=("fuzzing (${fuzz_seconds} s per target, beside the soak): $result in $(duration "$(cat "$fuzz_log.seconds" 2>/dev/null || echo 0)")")
+    rm -f "$fuzz_log" "$fuzz_log.result" "$fuzz_log.seconds"
 fi
 
 printf '\n\033[1m======== summary ========\033[0m\n' >&2
