@@ -2,7 +2,7 @@ import PostgresReplication
 import Testing
 @testable import WalBridge
 
-/// DESIGN's delivery invariants as properties of `DeliveryCore`, each over
+/// The delivery invariants (docs/delivery.md "The promises") as properties of `DeliveryCore`, each over
 /// thousands of generated histories (random report orders, failures, dead
 /// letters, full queues, crashes and restarts at any point, replay windows).
 /// A failure names the seed: `simulate(seed:)` replays that history.

@@ -6,7 +6,7 @@ import PostgresReplication
 // through `DeliveryCore` by a small shell like `StreamPipeline`'s, against an
 // in-memory replication source and record sink that deliver in random order,
 // fail records, fill their queue and crash. Each run records the violations of
-// DESIGN's delivery invariants it saw; the property tests in
+// delivery invariants (docs/delivery.md "The promises") it saw; the property tests in
 // `DeliveryCoreProperties` run thousands of seeds per invariant.
 
 /// SplitMix64 as a `RandomNumberGenerator`: a small seeded generator, so a failing history can be replayed from its seed.
@@ -22,7 +22,7 @@ struct HistoryRandom: RandomNumberGenerator {
     }
 }
 
-/// The delivery invariants a run checks (DESIGN.md "Delivery invariants", plus
+/// The delivery invariants a run checks (docs/delivery.md "The promises", plus
 /// the prompt flush report of invariant 2 and the replay window).
 enum Invariant: String, CaseIterable, Sendable {
     case order, noLoss, idleSlot, restart, backpressure, deadLetters, replayWindow, promptFlush
