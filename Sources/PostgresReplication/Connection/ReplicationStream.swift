@@ -60,31 +60,33 @@ public final class ReplicationStream {
     public private(set) var reportedLSN: LSN
     /// CopyData bytes received so far.
     public private(set) var bytesReceived: UInt64 = 0
+    /// When to send status updates and when to give the connection up (pure
+    /// rules, fed with `clock.now`).
+    private var schedule: StatusSchedule
     /// Status updates are sent at least this often.
-    public var statusInterval: Duration
+    public var statusInterval: Duration {
+        get { schedule.statusInterval }
+        set { schedule.statusInterval = newValue }
+    }
     /// A newly confirmed position is reported at most this long after it
     /// advances (a status update is one small send; while the watermark moves
     /// that is at most 200 a second).
-    public var confirmDelay: Duration = .milliseconds(5)
+    public var confirmDelay: Duration {
+        get { schedule.confirmDelay }
+        set { schedule.confirmDelay = newValue }
+    }
 
     /// How long the walsender may stay silent (and what we queued stay unsent)
     /// before the connection is taken as dead: `deadBound(walSenderTimeout:)` of
     /// the server's `wal_sender_timeout`. Halfway through a silence the stream
     /// sends a status update that asks for a reply, which the walsender answers
     /// at once, so an idle but healthy stream is never taken as dead.
-    public var deadAfter: Duration
+    public var deadAfter: Duration {
+        get { schedule.deadAfter }
+        set { schedule.deadAfter = newValue }
+    }
     /// The server's `wal_sender_timeout` (nil when it could not be read).
     public private(set) var walSenderTimeout: Duration?
-
-    private var lastStatusSent: ContinuousClock.Instant
-    private var lastMessageAt: ContinuousClock.Instant
-    /// When `readEvents` last returned: silence counts only while the consumer
-    /// reads (a consumer paused by backpressure leaves the walsender's messages unread).
-    private var lastReadAt: ContinuousClock.Instant
-    private var pinged = false
-    private var unsentSince: ContinuousClock.Instant?
-    private var confirmedAt: ContinuousClock.Instant?
-    private var replyRequested = false
 
     /// Starts streaming.
     ///
@@ -121,20 +123,16 @@ public final class ReplicationStream {
         self.receivedLSN = confirmedLSN
         self.confirmedLSN = confirmedLSN
         self.reportedLSN = confirmedLSN
-        self.statusInterval = statusInterval
-        self.lastStatusSent = clock.now
-        self.lastMessageAt = clock.now
-        self.lastReadAt = clock.now
         let timeout = Self.walSenderTimeout(of: connection)
         self.walSenderTimeout = timeout
-        self.deadAfter = Self.deadBound(walSenderTimeout: timeout)
+        self.schedule = StatusSchedule(statusInterval: statusInterval, deadAfter: Self.deadBound(walSenderTimeout: timeout), now: clock.now)
         let names = publications.map { connection.quoteIdentifier($0) }.joined(separator: ",")
         var options = "proto_version '\(protocolVersion)', publication_names \(connection.quoteLiteral(names))"
         if logicalMessages { options += ", messages 'true'" }
         if let streaming { options += ", streaming \(connection.quoteLiteral(streaming))" }
         let command = "START_REPLICATION SLOT \(connection.quoteIdentifier(slot)) LOGICAL \(startLSN) (\(options))"
         try connection.startCopyBoth(command)
-        lastMessageAt = clock.now
+        schedule.messageReceived(now: clock.now)  // silence counts from the start of streaming
     }
 
     /// The silence after which a stream is taken as dead: twice the server's
@@ -160,7 +158,7 @@ public final class ReplicationStream {
     public func confirm(_ lsn: LSN) {
         guard lsn > confirmedLSN else { return }
         confirmedLSN = lsn
-        if confirmedAt == nil { confirmedAt = clock.now }
+        schedule.confirmed(now: clock.now)
     }
 
     /// Reads the messages that have arrived, at most `limit`, waiting up to
@@ -208,9 +206,8 @@ public final class ReplicationStream {
         var handled = 0
         var waited = false
         var stopped = false
-        let gap = clock.now - lastReadAt
-        if gap > .seconds(1) { lastMessageAt += gap }
-        defer { lastReadAt = clock.now }
+        schedule.readStarted(now: clock.now)
+        defer { schedule.readEnded(now: clock.now) }
         while handled < limit {
             let outcome: PostgresConnection.CopyRead
             do {
@@ -259,32 +256,25 @@ public final class ReplicationStream {
     /// Throws `.unreachable` when what was queued could not be sent for `deadAfter`.
     public func sendStatusIfDue() throws(PostgresError) {
         let now = clock.now
-        let advancedLongEnough = confirmedAt.map { now - $0 >= confirmDelay } ?? false
-        if replyRequested || advancedLongEnough || now - lastStatusSent >= statusInterval {
+        if schedule.isStatusDue(now: now) {
             try sendStatus(replyRequested: false)
         }
         // Keep sending what libpq could not send yet.
-        if try connection.flush() {
-            unsentSince = nil
-        } else if let unsentSince {
-            if now - unsentSince >= deadAfter {
-                throw PostgresError(kind: .unreachable, message: "could not send to the walsender for \(Self.seconds(now - unsentSince)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled; the connection is taken as dead")
-            }
-        } else {
-            unsentSince = now
+        if case .stalled(let unsentFor) = schedule.flushed(try connection.flush(), now: now) {
+            throw PostgresError(kind: .unreachable, message: "could not send to the walsender for \(Self.seconds(unsentFor)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled; the connection is taken as dead")
         }
     }
 
     /// Throws `.unreachable` when the walsender sent nothing for `deadAfter`;
     /// asks it for a reply when it has been silent for half of that.
     private func checkAlive() throws(ReplicationReadError) {
-        let silence = clock.now - lastMessageAt
-        if silence >= deadAfter {
-            throw .postgres(PostgresError(kind: .unreachable, message: "no message from the walsender for \(Self.seconds(silence)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled or the server is gone; the connection is taken as dead"))
-        }
-        if silence >= deadAfter / 2 && !pinged {
-            pinged = true
+        switch schedule.liveness(now: clock.now) {
+        case .alive:
+            break
+        case .ping:
             do { try sendStatus(replyRequested: true) } catch { throw .postgres(error) }
+        case .dead(let silence):
+            throw .postgres(PostgresError(kind: .unreachable, message: "no message from the walsender for \(Self.seconds(silence)) s (limit \(Self.seconds(deadAfter)) s, twice wal_sender_timeout): the network path to Postgres is stalled or the server is gone; the connection is taken as dead"))
         }
     }
 
@@ -302,24 +292,16 @@ public final class ReplicationStream {
         guard try connection.sendCopyData(update.encoded()) else {
             // libpq's buffer is full of what a stalled socket would not take:
             // skip this one (not retried every millisecond); the next carries newer positions.
-            lastStatusSent = clock.now
+            schedule.statusSent(now: clock.now, reported: false)
             return
         }
         reportedLSN = confirmedLSN
-        lastStatusSent = clock.now
-        confirmedAt = nil
-        self.replyRequested = false
+        schedule.statusSent(now: clock.now, reported: true)
     }
 
     /// Milliseconds until a status update is due (at least 1), for poll timeouts.
     public func millisecondsUntilStatusDue() -> Int32 {
-        let now = clock.now
-        var due = lastStatusSent + statusInterval
-        if let confirmedAt { due = min(due, confirmedAt + confirmDelay) }
-        if replyRequested { return 1 }
-        let remaining = due - now
-        let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
-        return Int32(clamping: max(1, milliseconds))
+        schedule.millisecondsUntilDue(now: clock.now)
     }
 
     private func statusIfDue() throws(ReplicationReadError) {
@@ -331,8 +313,7 @@ public final class ReplicationStream {
         _ bytes: UnsafeRawBufferPointer, _ handler: (ReplicationEvent) -> Bool
     ) throws(ReplicationReadError) -> Bool {
         bytesReceived &+= UInt64(bytes.count)
-        lastMessageAt = clock.now
-        pinged = false
+        schedule.messageReceived(now: clock.now)
         let message: ReplicationMessage
         do { message = try ReplicationMessage.decode(bytes) } catch { throw .decoding(error) }
         switch message {
@@ -355,7 +336,7 @@ public final class ReplicationStream {
         case .keepalive(let walEnd, _, let reply):
             if walEnd > serverWALEnd { serverWALEnd = walEnd }
             guard handler(.keepalive(walEnd: walEnd)) else { return false }
-            if reply { replyRequested = true }
+            if reply { schedule.replyAsked() }
             return true
         }
     }
