@@ -113,7 +113,7 @@ let package = Package(
             path: "bench/HotPathFixture"
         ),
 
-        .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication"]),
+        .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication", "SeededRandom"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher", "KafkaTestBroker"]),
         .testTarget(
             name: "EventMappingTests", dependencies: ["Configuration", "EventMapping", "PostgresReplication", "HotPathFixture"],
@@ -121,15 +121,17 @@ let package = Package(
         ),
         .testTarget(
             name: "WalBridgeTests",
-            dependencies: ["WalBridge", "Configuration", "EventMapping", "HTTPTestClient", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WalBridge", "Configuration", "EventMapping", "HTTPTestClient", "SeededRandom", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient", "FaultProxy"],
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient", "FaultProxy", "SeededRandom"],
             exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.
         .target(name: "HTTPTestClient", path: "Tests/HTTPTestClient"),
+        // Test and soak support only: the seeded generator (SplitMix64) of generated histories and the soak's schedule.
+        .target(name: "SeededRandom", path: "Tests/SeededRandom"),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -170,7 +172,7 @@ package.targets.append(contentsOf: [
     .target(name: "FaultProxy", path: "soak/FaultProxy"),
     .executableTarget(
         name: "walbridge-soak",
-        dependencies: ["FaultProxy", "PostgresReplication", "KafkaPublisher", .product(name: "Logging", package: "swift-log")],
+        dependencies: ["FaultProxy", "SeededRandom", "PostgresReplication", "KafkaPublisher", .product(name: "Logging", package: "swift-log")],
         path: "soak/WalBridgeSoak"
     ),
     .testTarget(name: "FaultProxyTests", dependencies: ["FaultProxy"]),

@@ -4,6 +4,7 @@ import PostgresReplication
 import Synchronization
 import Testing
 import WalBridge
+import SeededRandom
 
 /// Issue 17: a backfill while clients commit updates, deletes and inserts as
 /// fast as they can must end, for every key, with the table's state as the
@@ -274,7 +275,7 @@ final class ConcurrentWriter: Sendable {
         let conninfo = TestDatabase.adminConninfo(database: database)
         for client in 0..<connections {
             let thread = Thread { [self] in
-                var random = WriterRandom(seed: seed &+ UInt64(client))
+                var random = SplitMix64(seed: seed &+ UInt64(client))
                 var result = Summary()
                 var touched = Set<Int>()
                 var serial = 0
@@ -338,18 +339,5 @@ final class ConcurrentWriter: Sendable {
         }
         total.touched = touched.count
         return total
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed, the same sequence.
-struct WriterRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import PostgresReplication
+import SeededRandom
 
 @Suite("pgoutput: malformed input")
 struct PgOutputMalformedTests {
@@ -132,18 +133,5 @@ struct PgOutputMalformedTests {
         }
         // Mostly rejected; reaching here without a trap is the point.
         #expect(decoded < 20_000)
-    }
-}
-
-/// A tiny deterministic PRNG for fuzz-style tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

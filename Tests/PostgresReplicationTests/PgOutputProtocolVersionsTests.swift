@@ -1,5 +1,6 @@
 import Testing
 import PostgresReplication
+import SeededRandom
 
 private typealias F = StreamFixtures
 

@@ -1,6 +1,7 @@
 @testable import KafkaPublisher
 import PostgresReplication
 @testable import WalBridge
+import SeededRandom
 
 // A seeded simulation of WalBridge's delivery: generated WAL histories played
 // through `DeliveryCore` by a small shell like `StreamPipeline`'s, against an
@@ -8,19 +9,6 @@ import PostgresReplication
 // fail records, fill their queue and crash. Each run records the violations of
 // delivery invariants (docs/delivery.md "The promises") it saw; the property tests in
 // `DeliveryCoreProperties` run thousands of seeds per invariant.
-
-/// SplitMix64 as a `RandomNumberGenerator`: a small seeded generator, so a failing history can be replayed from its seed.
-struct HistoryRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The delivery invariants a run checks (docs/delivery.md "The promises", plus
 /// the prompt flush report of invariant 2 and the replay window).
@@ -66,7 +54,7 @@ struct GeneratedHistory {
     var crashSteps: Set<Int> = []
 
     init(seed: UInt64) {
-        var random = HistoryRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         deadLetters = Int.random(in: 0..<10, using: &random) > 0
         maxInflight = Int.random(in: 1...12, using: &random)
         // A small queue makes Kafka's queue the limit; a large one, the in-flight bound.
@@ -110,7 +98,7 @@ struct GeneratedHistory {
         wal.append((.keepalive(walEnd: finalKeepalive), finalKeepalive))
     }
 
-    private mutating func newEvent(_ unit: Int, _ random: inout HistoryRandom) -> Int {
+    private mutating func newEvent(_ unit: Int, _ random: inout SplitMix64) -> Int {
         let roll = Int.random(in: 0..<100, using: &random)
         var fate: Fate = roll < 4 ? .permanentAtProduce : roll < 10 ? .permanentInReport : roll < 17 ? .transientOnce : .ok
         if !deadLetters && (fate == .permanentAtProduce || fate == .permanentInReport) { fate = .ok }
@@ -131,7 +119,7 @@ struct GeneratedHistory {
 /// What outlives a session: the checkpoint file, the slot, Kafka's topics, the clock.
 final class SimulatedWorld {
     let history: GeneratedHistory
-    var random: HistoryRandom
+    var random: SplitMix64
     var now: UInt64 = 1_000_000_000
     var step = 0
     var checkpoint: LSN = LSN(900)
@@ -146,7 +134,7 @@ final class SimulatedWorld {
 
     init(_ history: GeneratedHistory, seed: UInt64) {
         self.history = history
-        random = HistoryRandom(seed: seed ^ 0x5DEE_CE66_D)
+        random = SplitMix64(seed: seed ^ 0x5DEE_CE66_D)
         attempts = Array(repeating: 0, count: history.fates.count)
     }
 

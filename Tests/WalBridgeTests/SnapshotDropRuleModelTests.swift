@@ -4,6 +4,7 @@ import Foundation
 import PostgresReplication
 import Testing
 @testable import WalBridge
+import SeededRandom
 
 /// The backfill's promise, checked against a model of Postgres: for every key,
 /// the last record on Kafka is the table's final state (a deleted key ends in
@@ -160,7 +161,7 @@ struct SnapshotModel {
 
     init(seed: UInt64, breakage: Breakage? = nil) throws {
         self.breakage = breakage
-        random = SplitMix64(seed: seed &* 0x2545_F491_4F6C_DD1D)
+        random = SplitMix64(seed: (seed &* 0x2545_F491_4F6C_DD1D) &+ 0x9E37_79B9_7F4A_7C15)  // the seeding these histories were written with
         keyCount = 4 + Int64(random.next() % 40)
         chunkSize = 1 + Int(random.next() % 8)
         capacity = 1 + Int(random.next() % 3)

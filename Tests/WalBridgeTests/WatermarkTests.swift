@@ -1,6 +1,7 @@
 import PostgresReplication
 import Testing
 @testable import WalBridge
+import SeededRandom
 
 @Suite("Watermark")
 struct WatermarkTests {
@@ -64,7 +65,7 @@ struct WatermarkTests {
     /// transaction with an unacknowledged event, and ends at the last end LSN.
     @Test("random delivery orders never advance past an unacknowledged event", arguments: 0..<40)
     func randomOrders(seed: Int) {
-        var random = SplitMix64(seed: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed) &+ 0x9E37_79B9_7F4A_7C15)  // the seeding these histories were written with
         var watermark = Watermark(start: LSN(1000))
         var ends: [UInt64: LSN] = [:]
         var unacknowledged: [(token: UInt64, id: Int)] = []
@@ -106,19 +107,6 @@ struct WatermarkTests {
                 #expect(watermark.confirmed < ends[blocked]!)
             }
         }
-    }
-}
-
-/// A small deterministic generator, so a failing seed can be replayed.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state = state &+ 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

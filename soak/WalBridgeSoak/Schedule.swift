@@ -1,20 +1,4 @@
-/// SplitMix64 (Steele, Lea, Flood 2014): the soak's own seeded generator, so
-/// that the same seed draws the same fault schedule on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A uniform integer in `range` (drawn from this generator only).
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
-    }
-}
+import SeededRandom
 
 /// One kind of fault the soak injects.
 enum FaultKind: String, CaseIterable, Sendable {

@@ -3,6 +3,7 @@ import PostgresReplication
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import SeededRandom
 #endif
 
 /// What the workload knows committed: per table, each live key's version
