@@ -125,7 +125,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient", "FaultProxy", "SeededRandom"],
+            dependencies: ["WalBridge", "PostgresReplication", "KafkaPublisher", "KafkaTestBroker", "Configuration", "EventMapping", "walbridge", "HTTPTestClient", "FaultProxy", "SeededRandom",
+                           .product(name: "Yams", package: "Yams")],
             exclude: ["Fixtures"]
         ),
         // Test support only: the tiny HTTP client the metrics tests of both test targets use.

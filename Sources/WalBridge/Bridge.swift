@@ -218,6 +218,7 @@ public final class Bridge {
             },
             logger: logger)
         defer { snapshotSession.stop() }
+        metrics.prepareEventCounters(for: configuration.mappings)
         let pipeline = StreamPipeline(
             stream: stream, producer: producer, mapper: mapper, start: start, skipBelow: skipBelow,
             checkpointed: skipBelow, checkpoints: checkpoints, replayWindow: configuration.postgres.replayWindow,

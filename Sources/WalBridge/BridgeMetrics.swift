@@ -1,3 +1,4 @@
+import Configuration
 import Metrics
 import EventMapping
 import PostgresReplication
@@ -30,6 +31,9 @@ import Synchronization
 /// | `walbridge_slot_gap_open`, `walbridge_slot_gap_bytes` | gauges (0/1; WAL bytes lost with a recreated slot) | `slotGap(_:)` |
 /// | `walbridge_postgres_standby` | gauge (1 when decoding on a hot standby, 0 on a primary) | `serverRole(standby:)` |
 /// | `walbridge_slot_failover_ready` | gauge (1 when the slot would survive a failover now) | the slot monitor |
+/// | `walbridge_slot_failover` | gauge (1 when the slot is a failover slot, Postgres 17+) | the slot monitor |
+/// | `walbridge_slot_safe_wal_bytes` | gauge (WAL that can still be written before `max_slot_wal_keep_size` invalidates the slot; -1 unlimited) | the slot monitor |
+/// | `walbridge_ready` | gauge (1 when `/readyz` would answer 200) | `ready(_:)`, at every scrape of `/metrics` |
 ///
 /// All methods may be called from any thread.
 public final class BridgeMetrics: Sendable {
@@ -61,6 +65,9 @@ public final class BridgeMetrics: Sendable {
         public static let slotGapBytes = "walbridge_slot_gap_bytes"
         public static let postgresStandby = "walbridge_postgres_standby"
         public static let slotFailoverReady = "walbridge_slot_failover_ready"
+        public static let slotFailover = "walbridge_slot_failover"
+        public static let slotSafeWAL = "walbridge_slot_safe_wal_bytes"
+        public static let ready = "walbridge_ready"
         public static let updatesSkipped = "walbridge_updates_skipped_total"
         public static let updatesUnmatched = "walbridge_updates_unmatched_total"
 
@@ -70,6 +77,7 @@ public final class BridgeMetrics: Sendable {
             checkpointLSN, lastCommitTimestamp, lagBytes, lagSeconds, slotRetainedWAL, reconnects, delivery,
             postgresConnected, producerHealthy, snapshotRows, snapshotRowsEstimated, snapshotRate, snapshotETA,
             snapshotRunning, snapshotRowsDropped, slotGapOpen, slotGapBytes, postgresStandby, slotFailoverReady, updatesSkipped, updatesUnmatched,
+            slotFailover, slotSafeWAL, ready,
         ]
     }
 
@@ -136,6 +144,42 @@ public final class BridgeMetrics: Sendable {
     /// Kafka acknowledged one event of `table` (`schema.table`, or the message prefix) of type `eventType`.
     public func eventPublished(table: String, eventType: String, count: Int = 1) {
         counter(in: published, Name.eventsPublished, table: table, eventType: eventType).increment(by: Int64(count))
+    }
+
+    /// Creates, at 0, the published and failed counters of every (table, event
+    /// type) the table and message mappings can publish, before anything
+    /// streams. A counter that first appears with its first event hides that
+    /// event from `rate()` and `increase()`, and a panel or alert on failures
+    /// would have no series at all until the first one; Prometheus's advice is
+    /// to export labelled counters from the start. (An outbox mapping's types
+    /// come from its rows, so its counters appear with their first event.)
+    public func prepareEventCounters(for mappings: [Mapping]) {
+        for (table, eventType) in Self.eventLabels(of: mappings) {
+            _ = counter(in: published, Name.eventsPublished, table: table, eventType: eventType)
+            _ = counter(in: failed, Name.eventsFailed, table: table, eventType: eventType)
+        }
+    }
+
+    /// The (table, event type) labels the mappings publish under: `schema.table`
+    /// (the message prefix for a message mapping) and each configured event.
+    static func eventLabels(of mappings: [Mapping]) -> [(table: String, eventType: String)] {
+        var labels: [(String, String)] = []
+        for mapping in mappings {
+            switch mapping {
+            case .table(let table):
+                let name = table.table.schema + "." + table.table.table
+                var types = [table.events.insert, table.events.update, table.events.delete, table.snapshotEventType].compactMap { $0 }
+                types += table.events.updateRules.map(\.eventType)
+                if case .publish(let eventType) = table.truncate { types.append(eventType) }
+                var seen: Set<String> = []
+                labels += types.filter { seen.insert($0).inserted }.map { (name, $0) }
+            case .message(let message):
+                labels.append((message.prefix, message.eventType))
+            case .outbox:
+                break
+            }
+        }
+        return labels
     }
 
     /// One event could not be published (before it is retried or dead-lettered).
@@ -245,6 +289,18 @@ public final class BridgeMetrics: Sendable {
         Gauge(label: Name.slotFailoverReady, factory: factory).record(ready ? 1 : 0)
     }
 
+    /// Whether the slot is a failover slot (`pg_replication_slots.failover`,
+    /// Postgres 17+; always false before), from the slot monitor. The alert on
+    /// failover readiness only concerns slots that are meant to survive one.
+    public func slotIsFailoverSlot(_ failover: Bool) {
+        Gauge(label: Name.slotFailover, factory: factory).record(failover ? 1 : 0)
+    }
+
+    /// `/readyz`'s answer, recorded at each scrape so alerts see what the health check sees.
+    public func ready(_ isReady: Bool) {
+        Gauge(label: Name.ready, factory: factory).record(isReady ? 1 : 0)
+    }
+
     /// A transient failure: the bridge reconnects.
     public func reconnecting() {
         reconnects.increment()
@@ -262,6 +318,13 @@ public final class BridgeMetrics: Sendable {
     /// Server WAL position minus the slot's restart LSN: the WAL Postgres keeps for the slot.
     public func slotRetained(bytes: Int64) {
         retainedGauge.record(bytes)
+    }
+
+    /// `pg_replication_slots.safe_wal_size`: WAL that can still be written
+    /// before `max_slot_wal_keep_size` invalidates the slot; nil (recorded as
+    /// -1) when that setting is unlimited.
+    public func slotSafeWAL(bytes: Int64?) {
+        Gauge(label: Name.slotSafeWAL, factory: factory).record(bytes ?? -1)
     }
 
     var reported: ReportedState { state.withLock { $0 } }

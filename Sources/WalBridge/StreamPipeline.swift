@@ -448,7 +448,9 @@ final class StreamPipeline<Source: ReplicationSource, Sink: RecordSink> {
                 logDeadLetter(record, eventID: "", reason: reason)
                 continue
             }
-            if let failed = report.failedRecord { metrics.eventFailed(table: failed.topic, eventType: "") }
+            if let label = token.label, label != DeliveryToken.unlabelled, !labels[label].eventType.isEmpty {
+                metrics.eventFailed(table: labels[label].table, eventType: labels[label].eventType)
+            }
             if error.isFatal || error.isPermanent { metrics.producerHealthy(false) }
             // Not `Kind.of`: a delivery report is never a configuration error here (the
             // topic and the producer were accepted); it recurs (fatal) or may pass (retry).

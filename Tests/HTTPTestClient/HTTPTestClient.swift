@@ -1,7 +1,10 @@
 import Foundation
 
-/// A minimal HTTP/1.1 GET over a POSIX socket, for tests: returns (status, body).
-public func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
+/// A minimal HTTP GET over a POSIX socket, for tests: returns (status, body).
+/// The body is read until the server closes the connection: WalBridge's
+/// listener always does; a keep-alive server (Prometheus) does after an
+/// `httpVersion: "1.0"` request.
+public func httpGet(port: Int, path: String, method: String = "GET", httpVersion: String = "1.1") throws -> (status: Int, body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HTTPTestError("socket() failed") }
     defer { close(fd) }
@@ -15,7 +18,7 @@ public func httpGet(port: Int, path: String, method: String = "GET") throws -> (
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw HTTPTestError("cannot connect to 127.0.0.1:\(port)") }
-    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) HTTP/\(httpVersion)\r\nHost: 127.0.0.1\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)

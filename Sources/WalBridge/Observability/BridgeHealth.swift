@@ -37,6 +37,11 @@ public final class BridgeHealth: Sendable {
         self.pollInterval = pollInterval
     }
 
+    /// Computes readiness now and records it as `walbridge_ready`.
+    func recordReadiness() {
+        metrics.ready(readiness().isReady)
+    }
+
     /// Readiness now.
     public func readiness(now: ContinuousClock.Instant = .now) -> Readiness {
         var reasons: [String] = []

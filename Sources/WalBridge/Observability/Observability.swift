@@ -112,6 +112,9 @@ public enum Observability {
     static func route(_ request: HTTPRequest, health: BridgeHealth) -> HTTPResponse {
         switch request.path {
         case "/metrics":
+            // `walbridge_ready` is /readyz's answer at the moment of the scrape, so
+            // an alert on it sees exactly what the orchestrator's health check sees.
+            health.recordReadiness()
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
         case "/healthz":
             return HTTPResponse(status: 200, text: "ok\n")

@@ -122,16 +122,21 @@ final class SlotMonitor: BackgroundService {
                     FROM unnest(string_to_array(replace(current_setting('synchronized_standby_slots'), ' ', ''), ',')) AS n(name)
                     LEFT JOIN pg_catalog.pg_replication_slots p ON p.slot_name = n.name AND p.slot_type = 'physical'
                     WHERE n.name <> ''), false) AS failover_ready
+              , s.failover
               """
-            : ", false AS failover_ready"
+            : ", false AS failover_ready, false AS failover"
         let result = try connection.query("""
             SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
                          ELSE pg_catalog.pg_current_wal_lsn() END)::text AS wal,
-                   s.confirmed_flush_lsn::text AS confirmed, s.restart_lsn::text AS restart, s.active, s.active_pid\(failover)
+                   s.confirmed_flush_lsn::text AS confirmed, s.restart_lsn::text AS restart, s.active, s.active_pid,
+                   s.safe_wal_size::text AS safe\(failover)
             FROM (SELECT 1) AS one
             LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = $1
             """, parameters: [slot])
         metrics.slotFailoverReady(result.value(0, "failover_ready") == "t")
+        metrics.slotIsFailoverSlot(result.value(0, "failover") == "t")
+        // NULL when max_slot_wal_keep_size is unlimited (or the slot is missing or already lost).
+        metrics.slotSafeWAL(bytes: result.value(0, "safe").flatMap { Int64($0) }.map { max($0, 0) })
         guard let wal = result.value(0, "wal").flatMap({ LSN($0) }) else {
             throw PostgresError(kind: .protocolViolation, message: "pg_current_wal_lsn() returned no LSN")
         }
