@@ -159,7 +159,8 @@ as_pg_user() {
 
 # Installs what is missing: Postgres (15 from Debian; 16-18 from the cache or
 # PyPI when /usr/lib/postgresql/<N>/bin is absent), the libpq and librdkafka
-# headers, pkg-config.
+# headers, pkg-config, Prometheus (promtool for scripts/check-monitoring.sh,
+# and the server the Prometheus integration test runs).
 install_dependencies() {
     local missing=()
     if [ "$PG_VERSION" = 15 ]; then
@@ -170,6 +171,7 @@ install_dependencies() {
     [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v openssl >/dev/null || missing+=(openssl)
+    { command -v promtool >/dev/null && [ -x /usr/bin/prometheus ]; } || missing+=(prometheus)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ]; then
             echo "missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
@@ -181,7 +183,21 @@ install_dependencies() {
         # Debian's postgresql-common would create and start a default cluster; we run our own.
         mkdir -p /etc/postgresql-common
         [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Debian's prometheus (and postgresql) would start their services, or try
+        # to and fail without systemd: a policy-rc.d answering 101 forbids that
+        # while they install (Docker images have one already).
+        local policy=/usr/sbin/policy-rc.d added_policy=0 status=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\n# scripts/lib.sh: no service starts while packages install\nexit 101\n' >"$policy"
+            chmod 755 "$policy"
+            added_policy=1
+        fi
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+        [ "$added_policy" = 0 ] || rm -f "$policy"
+        if [ "$status" != 0 ]; then
+            echo "apt-get install ${missing[*]} failed (exit status $status)" >&2
+            exit 1
+        fi
     fi
     if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
         log "adding the postgres OS user (the server refuses to run as root)"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's, through .ci/run): installs what is
 # missing, builds once (the debug build with the tests, and the release binary
-# the backpressure test pushes 1,000,000 rows through), then runs, one version
-# at a time, each against that version's own throwaway cluster:
+# the backpressure test pushes 1,000,000 rows through), checks the monitoring
+# files (scripts/check-monitoring.sh: the alert rules and their promtool tests,
+# compose's Prometheus config, the dashboard), then runs, one version at a time,
+# each against that version's own throwaway cluster:
 #   Postgres 15          the whole suite (unit and integration)
 #   Postgres 16, 17, 18  the integration suite (IntegrationTests)
 # The integration tests start their own Kafka-protocol test broker in-process.
 # Each version's run is labelled and timed; a failure on any version fails the
-# script, after every version has run. Then the fuzz targets and, beside them,
-# two 3-minute soaks (scripts/soak.sh: a fixed seed and the seed of the day).
+# script, after every version has run (so does a failed monitoring check). Then
+# the fuzz targets and, beside them, two 3-minute soaks (scripts/soak.sh: a
+# fixed seed and the seed of the day).
 #
 #   bash scripts/test.sh                       every supported version, as above
 #   bash scripts/test.sh --version 17          only 17, the whole suite (or PG_VERSION=17)
@@ -49,6 +52,14 @@ log "swift build -c release --product walbridge"
 swift build -c release --product walbridge --scratch-path .build-release >/dev/null
 export WALBRIDGE_RELEASE_BINARY="$WALBRIDGE_ROOT/.build-release/release/walbridge"
 summary=("build: $(duration $((SECONDS - build_start)))")
+failed=()
+
+# The monitoring files (scripts/check-monitoring.sh: promtool on the alert rules,
+# their unit tests and compose's Prometheus config; the dashboard's JSON). Seconds.
+printf '\n\033[1m======== monitoring ========\033[0m\n' >&2
+monitoring_start=$SECONDS
+if bash scripts/check-monitoring.sh; then result=passed; else result=FAILED; failed+=("monitoring"); fi
+summary+=("monitoring (alert rules and their tests, Prometheus config, dashboard): $result in $(duration $((SECONDS - monitoring_start)))")
 
 # Runs the suite for version $1, with the other arguments, against its own cluster.
 run_version() {
@@ -61,7 +72,6 @@ run_version() {
     )
 }
 
-failed=()
 for version in "${versions[@]}"; do
     if [ $# -gt 0 ]; then
         arguments=("$@")
