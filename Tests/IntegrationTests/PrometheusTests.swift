@@ -66,9 +66,9 @@ struct PrometheusTests {
         #expect(asWritten.count == 1 && asWritten[0].value >= 1024 * 1024 * 1024,
                 "the threshold as written (\(threshold)) is a constant of at least 1 GiB")
 
-        // Changes go on while Prometheus scrapes: one user every 20 ms for about 40 s.
+        // Changes go on while Prometheus scrapes: one user every 20 ms for about 15 s.
         let writes = BackgroundSQL(database: setup.database.name, """
-            DO $$ BEGIN FOR g IN 1..2000 LOOP
+            DO $$ BEGIN FOR g IN 1..700 LOOP
               INSERT INTO users (username, email, password_hash) VALUES ('live' || g, 'live' || g || '@example.com', 'h');
               COMMIT;
               PERFORM pg_sleep(0.02);
