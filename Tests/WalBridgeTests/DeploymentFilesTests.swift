@@ -32,10 +32,10 @@ struct DeploymentFilesTests {
         return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
-    @Test("compose parses and has Postgres 15 with logical WAL, Kafka in KRaft mode, WalBridge and a consumer")
+    @Test("compose parses and has Postgres 15 with logical WAL, Kafka in KRaft mode, WalBridge, a consumer, Prometheus and Grafana")
     func services() throws {
         let services = try #require(try Self.compose()["services"] as? [String: [String: Any]])
-        #expect(Set(services.keys) == ["postgres", "kafka", "walbridge", "consumer"])
+        #expect(Set(services.keys) == ["postgres", "kafka", "walbridge", "consumer", "prometheus", "grafana"])
         #expect((services["postgres"]?["image"] as? String)?.hasPrefix("postgres:15") == true)
         #expect((services["postgres"]?["command"] as? [String])?.contains("wal_level=logical") == true)
         let kafka = try #require(services["kafka"]?["environment"] as? [String: Any])
@@ -43,6 +43,37 @@ struct DeploymentFilesTests {
         let consumer = "\(services["consumer"]?["command"] ?? "")"
         #expect(consumer.contains("auth.users.events"))
         #expect(try Self.exampleConfiguration().tableMappings.first?.topic == "auth.users.events")
+    }
+
+    @Test("compose's Prometheus scrapes WalBridge's metrics port as job walbridge with the alert rules; Grafana provisions the dashboard from its data source")
+    func monitoring() throws {
+        let services = try #require(try Self.compose()["services"] as? [String: [String: Any]])
+        let prometheusVolumes = services["prometheus"]?["volumes"] as? [String] ?? []
+        #expect(prometheusVolumes.contains { $0.hasPrefix("./prometheus/walbridge-alerts.yaml:") })
+        #expect(prometheusVolumes.contains { $0.hasPrefix("./prometheus/prometheus.yml:") })
+        let prometheus = try #require(try Yams.load(yaml: Self.text("docker/prometheus/prometheus.yml")) as? [String: Any])
+        #expect(prometheus["rule_files"] as? [String] == ["walbridge-alerts.yaml"])
+        let job = try #require((prometheus["scrape_configs"] as? [[String: Any]])?.first)
+        #expect(job["job_name"] as? String == "walbridge", "the alert rules select up{job=\"walbridge\"}")
+        let targets = (job["static_configs"] as? [[String: Any]])?.first?["targets"] as? [String]
+        let metricsPort = try #require(try Self.exampleConfiguration().metrics.listenAddress?.port)
+        #expect(targets == ["walbridge:\(metricsPort)"])
+
+        let grafanaVolumes = services["grafana"]?["volumes"] as? [String] ?? []
+        #expect(grafanaVolumes.contains { $0.hasPrefix("./grafana/provisioning:") })
+        let dashboardMount = try #require(grafanaVolumes.first { $0.hasPrefix("./grafana/walbridge-dashboard.json:") })
+        let provider = try #require(try Yams.load(yaml: Self.text("docker/grafana/provisioning/dashboards/walbridge.yaml")) as? [String: Any])
+        let providerPath = ((provider["providers"] as? [[String: Any]])?.first?["options"] as? [String: Any])?["path"] as? String
+        #expect(providerPath.map { dashboardMount.split(separator: ":")[1].hasPrefix($0 + "/") } == true,
+                "the dashboard provider loads the directory the dashboard is mounted in")
+        let datasources = try #require(try Yams.load(yaml: Self.text("docker/grafana/provisioning/datasources/prometheus.yaml")) as? [String: Any])
+        let source = try #require((datasources["datasources"] as? [[String: Any]])?.first)
+        #expect(source["uid"] as? String == "prometheus" && source["url"] as? String == "http://prometheus:9090")
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: Data(Self.text("docker/grafana/walbridge-dashboard.json").utf8)) as? [String: Any])
+        for panel in dashboard["panels"] as? [[String: Any]] ?? [] where panel["type"] as? String != "row" {
+            let uid = (panel["datasource"] as? [String: Any])?["uid"] as? String
+            #expect(uid == "prometheus", "panel \(panel["title"] ?? "?") uses the provisioned data source")
+        }
     }
 
     @Test("every file and directory compose names exists in the repository")
