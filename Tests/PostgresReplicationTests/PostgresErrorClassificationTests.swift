@@ -103,6 +103,18 @@ struct PostgresErrorClassificationTests {
         #expect(tls.kind == .tls && tls.isConfigurationError)
         #expect(tls.message.contains("sslrootcert names the CA"))
 
+        // The socket closed or reset while TLS was being negotiated (a restart, a proxy cutting the path): retried.
+        for broken in [
+            "connection to server at \"127.0.0.1\", port 45129 failed: server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n",
+            "connection to server at \"127.0.0.1\", port 45129 failed: could not receive data from server: Connection reset by peer\n",
+            "connection to server at \"127.0.0.1\", port 45129 failed: SSL SYSCALL error: EOF detected\n",
+        ] {
+            let failure = PostgresError.connectFailure(verboseMessage: broken, stage: .tlsHandshake, target: Self.replicationTarget)
+            #expect(failure.kind == .unreachable && failure.isTransient && !failure.isConfigurationError, "\(broken)")
+        }
+        let notSupported = "connection to server at \"db\", port 5432 failed: server does not support SSL, but SSL was required\n"
+        #expect(PostgresError.connectFailure(verboseMessage: notSupported, stage: .tlsHandshake, target: Self.replicationTarget).kind == .tls)
+
         let option = "invalid sslmode value: \"sometimes\"\n"
         #expect(PostgresError.connectFailure(verboseMessage: option, stage: .settingsRejected, target: Self.replicationTarget).kind == .configuration)
 

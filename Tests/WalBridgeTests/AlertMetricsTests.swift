@@ -26,14 +26,14 @@ struct AlertMetricsTests {
                 truncate: UsersTruncated
                 snapshot: {event: UserSnapshotted}
                 fields: {id: id, deleted_at: deletedAt}
-              - table: public.orders
+              - table: public.alert_rule_orders
                 topic: orders
-                events: {insert: OrderPlaced}
+                events: {insert: AlertRuleOrderPlaced}
                 fields: {id: id}
               - kind: message
-                prefix: audit
+                prefix: alert-rule-audit
                 topic: audit
-                event: AuditNoted
+                event: AlertRuleAuditNoted
               - kind: outbox
                 table: public.outbox
                 topic: "outbox.{aggregate_type}"
@@ -47,7 +47,7 @@ struct AlertMetricsTests {
         #expect(labels == [
             "public.users UserRegistered", "public.users UserDeleted", "public.users UserSnapshotted",
             "public.users UserDeactivated", "public.users UserUpdated", "public.users UsersTruncated",
-            "public.orders OrderPlaced", "audit AuditNoted",
+            "public.alert_rule_orders AlertRuleOrderPlaced", "alert-rule-audit AlertRuleAuditNoted",
         ])
     }
 
@@ -62,12 +62,13 @@ struct AlertMetricsTests {
         handle.metrics.prepareEventCounters(for: configuration.mappings)
         let body = try httpGet(port: port, path: "/metrics").body
         for series in [
-            #"walbridge_events_published_total{table="public.orders",event="OrderPlaced"} 0"#,
-            #"walbridge_events_failed_total{table="public.orders",event="OrderPlaced"} 0"#,
-            #"walbridge_events_failed_total{table="audit",event="AuditNoted"} 0"#,
+            #"walbridge_events_published_total{table="public.alert_rule_orders",event="AlertRuleOrderPlaced"} 0"#,
+            #"walbridge_events_failed_total{table="public.alert_rule_orders",event="AlertRuleOrderPlaced"} 0"#,
+            #"walbridge_events_failed_total{table="alert-rule-audit",event="AlertRuleAuditNoted"} 0"#,
         ] {
             #expect(body.contains(series), "\(series) in /metrics")
         }
+        // (The registry is the process's: names no other test publishes under.)
         // Postgres on port 1 cannot be reached: /readyz answers 503, and the gauge says 0.
         #expect(try httpGet(port: port, path: "/readyz").status == 503)
         let ready = body.split(separator: "\n").first { $0.hasPrefix(BridgeMetrics.Name.ready + " ") }

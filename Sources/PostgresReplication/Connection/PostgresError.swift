@@ -148,6 +148,10 @@ extension PostgresError {
             case .settingsRejected:
                 return PostgresError(kind: .configuration, message: message
                     + "; libpq refused the connection settings before connecting: fix postgres.url")
+            case .tlsHandshake where isTransportFailure(message):
+                // The server or the path went away while TLS was being
+                // negotiated (a restart, a reset): nothing to fix in the settings.
+                return PostgresError(kind: .unreachable, message: message)
             case .tlsHandshake:
                 return PostgresError(kind: .tls, message: message
                     + "; check sslmode, that sslrootcert names the CA that signed the server's certificate, and that the certificate names the host in the URL")
@@ -160,6 +164,21 @@ extension PostgresError {
         }
         let kind = kind(forSQLState: state)
         return PostgresError(kind: kind, sqlState: state, message: message + advice(forSQLState: state, target: target))
+    }
+
+    /// libpq's own words (no SQLSTATE) for a connection that broke underneath it,
+    /// as opposed to a TLS setting or certificate it could not accept. In the
+    /// TLS stage these mean the server closed or reset the socket (it was
+    /// restarting, or a proxy cut the path), which a retry may pass; any other
+    /// failure there is a TLS problem to fix. With a translated libpq (NLS and
+    /// a non-English locale) none match, and such a failure stays a TLS error.
+    static let transportFailureSignatures = [
+        "server closed the connection unexpectedly", "Connection reset by peer", "could not receive data from server",
+        "could not send data to server", "SSL SYSCALL error: EOF detected", "Broken pipe", "Connection timed out",
+    ]
+
+    static func isTransportFailure(_ message: String) -> Bool {
+        transportFailureSignatures.contains { message.contains($0) }
     }
 
     /// What to do about a connection refused with `state`, or "".
