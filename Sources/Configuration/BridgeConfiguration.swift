@@ -94,7 +94,7 @@ public struct BridgeConfiguration: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// `metrics:` — the HTTP listener for `/metrics`, `/healthz`, `/readyz`.
+    /// `metrics:` — the HTTP listener for `/metrics`, `/healthz`, `/readyz`, `/status`.
     public struct MetricsSettings: Sendable, Hashable {
         /// `listen`: `host:port` (`127.0.0.1:9187`, `[::1]:9187`); nil = off.
         public var listen: String?

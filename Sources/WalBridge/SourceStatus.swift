@@ -18,6 +18,9 @@ public struct SlotStatus: Sendable, Hashable {
     public var retainedWALBytes: Int64
     /// `pg_current_wal_lsn() - confirmed_flush_lsn`.
     public var lagBytes: Int64
+    /// The server's WAL position (`pg_current_wal_lsn()`, on a standby the last
+    /// replayed): shown by `status --watch`, not in the table or the JSON.
+    public var serverWALLSN: LSN? = nil
     /// Why the checkpoint was not shown (unreadable, another slot or system), or nil.
     public var checkpointProblem: String?
     public var checkpointPath: String
@@ -184,6 +187,7 @@ public enum SourceStatus {
             lagBytes: confirmed.map { wal > $0 ? Int64(wal.value - $0.value) : 0 } ?? 0,
             checkpointProblem: checkpointProblem, checkpointPath: configuration.checkpoint.path, serverVersion: connection.version)
         status.isStandby = result.value(0, "standby") == "t"
+        status.serverWALLSN = result.value(0, "wal").flatMap { LSN($0) }
         if connection.version.supportsFailoverSlots {
             status.failover = result.value(0, "failover") == "t"
             status.synced = result.value(0, "synced") == "t"

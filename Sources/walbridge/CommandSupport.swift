@@ -19,10 +19,14 @@ enum CommandSupport {
         }
     }
 
-    /// Sets up swift-log once: text or JSON lines on standard error.
+    /// Sets up swift-log once: text or JSON lines on standard error. Every
+    /// warning, error and critical line is also kept as the process's last
+    /// problem (`LastProblemRecorder.shared`), which `GET /status` answers.
     static func bootstrapLogging(level: BridgeConfiguration.LogLevel, format: BridgeConfiguration.LogFormat) -> Logger {
         let logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: logLevel, format: format) }
+        LoggingSystem.bootstrap { label in
+            LastProblemLogHandler(wrapping: LineLogHandler(label: label, level: logLevel, format: format))
+        }
         return Logger(label: "walbridge")
     }
 

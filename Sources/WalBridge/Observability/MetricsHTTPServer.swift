@@ -56,7 +56,7 @@ struct HTTPResponse: Sendable {
     }
 }
 
-/// A small HTTP/1.1 listener for `/metrics`, `/healthz` and `/readyz`: one
+/// A small HTTP/1.1 listener for `/metrics`, `/healthz`, `/readyz` and `/status`: one
 /// POSIX socket, one thread, one request per connection (`Connection: close`).
 /// docs/architecture.md ("Threads and lifecycle") says why it is not built on
 /// swift-nio.

@@ -52,7 +52,7 @@ public final class ObservabilityHandle: Sendable {
 
 /// Metrics, health and readiness of a running bridge (issue 6, items 1–2):
 /// the Prometheus registry, the HTTP listener on `metrics.listen` for
-/// `/metrics`, `/healthz` and `/readyz`, and the slot monitor that polls lag
+/// `/metrics`, `/healthz`, `/readyz` and `/status`, and the slot monitor that polls lag
 /// and retained WAL over an ordinary connection.
 ///
 /// Call `start` once, before the `Bridge` makes its `BridgeMetrics`, and give
@@ -105,7 +105,7 @@ public enum Observability {
         group.start([server, monitor])
         let handle = ObservabilityHandle(metrics: metrics, health: health, server: server, group: group)
         logger.info("serving metrics", metadata: [
-            "listen": "\(handle.listenAddress ?? listen)", "paths": "/metrics /healthz /readyz"])
+            "listen": "\(handle.listenAddress ?? listen)", "paths": "/metrics /healthz /readyz /status"])
         return handle
     }
 
@@ -121,8 +121,11 @@ public enum Observability {
         case "/readyz":
             let readiness = health.readiness()
             return HTTPResponse(status: readiness.isReady ? 200 : 503, text: readiness.text)
+        case "/status":
+            let status = ProcessStatus(health.readiness(), lastProblem: LastProblemRecorder.shared.current)
+            return HTTPResponse(status: 200, contentType: "application/json; charset=utf-8", body: Array(status.json.utf8))
         default:
-            return HTTPResponse(status: 404, text: "not found; try /metrics, /healthz or /readyz\n")
+            return HTTPResponse(status: 404, text: "not found; try /metrics, /healthz, /readyz or /status\n")
         }
     }
 
