@@ -18,9 +18,6 @@ public enum StatusWatchFrame {
     /// The note for a configuration without `metrics.listen`.
     public static let needsListener = "set metrics.listen to see rates, in-flight events, dead letters and the last error"
 
-    /// The metric of the safe WAL (`max_slot_wal_keep_size` left; -1 unlimited), shown when present.
-    public static let safeWALMetric = "walbridge_slot_safe_wal_bytes"
-
     static let labelWidth = 17
 
     /// The frame for `current`, with rates since `previous` (nil for the first frame).
@@ -69,7 +66,7 @@ public enum StatusWatchFrame {
         row("lag", [lagBytes.map { bytes(Int64($0)) }, lagSeconds.map { "\(Int($0)) s" }].compactMap { $0 }.joined(separator: ", ").nonEmpty ?? "-")
 
         var retained = (slot.map { Double($0.retainedWALBytes) } ?? metrics?.value(BridgeMetrics.Name.slotRetainedWAL)).map { bytes(Int64($0)) } ?? "-"
-        if let safe = metrics?.value(safeWALMetric) {
+        if let safe = metrics?.value(BridgeMetrics.Name.slotSafeWAL) {
             retained += safe < 0 ? "; safe WAL unlimited" : "; safe WAL \(bytes(Int64(safe)))"
         }
         row("retained WAL", retained)
