@@ -16,6 +16,11 @@ import SeededRandom
 /// collector consumes all the time and checks that it skipped no offset; and
 /// a sentinel seen on one partition says nothing about the others, so the
 /// comparison waits for sentinels on every partition.
+///
+/// The `walbridge` processes are the release build when `scripts/test.sh` made
+/// one: a debug build streams slower than two writers at full speed commit, so
+/// each chunk's high mark waited behind a growing backlog and a kill test's job
+/// took 30–90 s (and a million writes) instead of a few seconds.
 @Suite("Snapshot under concurrent writes", .serialized)
 struct SnapshotUnderWritesTests {
     static let rows = 30_000
@@ -92,18 +97,18 @@ struct SnapshotUnderWritesTests {
         let writer = ConcurrentWriter(database: setup.database.name, maxID: Self.rows, connections: 2)
         try writer.waitForFirstCommits()
         let started = ContinuousClock().now
-        let killed = try WalBridgeProcess(["snapshot", "--config", config])
+        let killed = try WalBridgeProcess(["snapshot", "--config", config], executable: WalBridgeProcess.fastestExecutable)
         try Self.collect(collector, until: "a few chunks checkpointed") { Self.rowsDone(setup) >= 3_000 || !killed.isRunning }
         killed.signal(SIGKILL)
         #expect(try killed.waitForExit() == 128 + SIGKILL, "killed mid-job: \(killed.stderr.suffix(1000))")
         let atKill = Self.rowsDone(setup)
-        let resumed = try WalBridgeProcess(["snapshot", "--config", config])
+        let resumed = try WalBridgeProcess(["snapshot", "--config", config], executable: WalBridgeProcess.fastestExecutable)
         try Self.collect(collector, until: "the resumed snapshot's exit") { !resumed.isRunning }
         let elapsed = ContinuousClock().now - started
         #expect(try resumed.waitForExit() == 0, "\(resumed.stderr.suffix(2000))")
         #expect(resumed.stderr.contains("resuming"), "it resumed the job")
         let written = try writer.stop()
-        let bridge = try WalBridgeProcess(["run", "--config", config])
+        let bridge = try WalBridgeProcess(["run", "--config", config], executable: WalBridgeProcess.fastestExecutable)
         try setup.database.waitForActiveSlot()
         let outcome = try Self.compareAfterSentinels(setup, collector: collector)
         bridge.signal(SIGTERM)
@@ -118,19 +123,19 @@ struct SnapshotUnderWritesTests {
         try Self.populate(setup)
         let config = try setup.writeConfiguration(setup.yaml(mappingExtra: "    snapshot: {event: UserSnapshotted, chunk_size: 1000}"))
         let collector = try setup.collector()
-        let killed = try WalBridgeProcess(["run", "--config", config])
+        let killed = try WalBridgeProcess(["run", "--config", config], executable: WalBridgeProcess.fastestExecutable)
         try setup.database.waitForActiveSlot()
         let writer = ConcurrentWriter(database: setup.database.name, maxID: Self.rows, connections: 2)
         try writer.waitForFirstCommits()
         let started = ContinuousClock().now
-        let snapshot = try WalBridgeProcess(["snapshot", "--config", config, "--table", "public.users"])
+        let snapshot = try WalBridgeProcess(["snapshot", "--config", config, "--table", "public.users"], executable: WalBridgeProcess.fastestExecutable)
         try Self.collect(collector, until: "a few chunks checkpointed") { Self.rowsDone(setup) >= 3_000 || !killed.isRunning }
         killed.signal(SIGKILL)
         #expect(try killed.waitForExit() == 128 + SIGKILL)
         let atKill = Self.rowsDone(setup)
         try Self.collect(collector, until: "the snapshot command sees the bridge gone") { !snapshot.isRunning }
         #expect(try snapshot.waitForExit() == 1, "it says the bridge stopped before the job finished: \(snapshot.stderr.suffix(1000))")
-        let restarted = try WalBridgeProcess(["run", "--config", config, "--wait-for-slot"])
+        let restarted = try WalBridgeProcess(["run", "--config", config, "--wait-for-slot"], executable: WalBridgeProcess.fastestExecutable)
         try Self.collect(collector, until: "the resumed job's end") {
             let state = (try? CheckpointStore(path: setup.checkpointPath).load())??.snapshot
             return state?.job == nil && state?.lastFinishedJobID != nil

@@ -20,6 +20,7 @@ final class ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        Self.closeInheritedDescriptors(&actions)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -32,6 +33,19 @@ final class ChildProcess {
             throw TestFailure("cannot start \(executable): \(String(cString: strerror(result)))")
         }
         pid = child
+    }
+
+    /// Makes the child start with only 0, 1 and 2: without it, it inherits every
+    /// descriptor of the test process not opened close-on-exec (the test
+    /// broker's sockets among them), and a broker the test takes down keeps a
+    /// connection open through the child. glibc 2.34+'s
+    /// `posix_spawn_file_actions_addclosefrom_np` is declared only under
+    /// `_GNU_SOURCE`, which Swift's Glibc module does not define, so it is
+    /// looked up at run time; without it children inherit as before.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
     }
 
     /// True until the child has exited (and is reaped).
