@@ -79,10 +79,10 @@ final class MetricsHTTPServer: BackgroundService {
     init(host: String, port: Int, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(BridgeError) {
         self.host = host
         self.handler = handler
-        let display = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let display = PosixSocket.addressText(host: host, port: port)
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Self.streamType
+        hints.ai_socktype = PosixSocket.streamType
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         var list: UnsafeMutablePointer<addrinfo>?
         let resolved = getaddrinfo(host, String(port), &hints, &list)
@@ -96,7 +96,7 @@ final class MetricsHTTPServer: BackgroundService {
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
             candidate = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, Self.streamType, 0)
+            let fd = socket(info.pointee.ai_family, PosixSocket.streamType, 0)
             if fd < 0 { lastError = errno; continue }
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -181,15 +181,7 @@ final class MetricsHTTPServer: BackgroundService {
     }
 
     private func send(_ client: Int32, _ bytes: [UInt8]) {
-        var sent = 0
-        while sent < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                Self.sendNoSignal(client, raw.baseAddress! + sent, bytes.count - sent)
-            }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { return }
-            sent += result
-        }
+        _ = PosixSocket.sendAll(client, bytes)  // a client that went away has nothing more to get
     }
 
     private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
@@ -220,18 +212,4 @@ final class MetricsHTTPServer: BackgroundService {
             return nil
         }
     }
-
-    #if canImport(Glibc)
-    private static let streamType = Int32(SOCK_STREAM.rawValue)
-    private static func sendNoSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-        Glibc.send(fd, pointer, count, Int32(MSG_NOSIGNAL))
-    }
-    #else
-    private static let streamType = SOCK_STREAM
-    private static func sendNoSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-        return Darwin.send(fd, pointer, count, 0)
-    }
-    #endif
 }

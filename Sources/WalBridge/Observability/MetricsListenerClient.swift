@@ -32,7 +32,7 @@ public struct MetricsListenerClient: Sendable {
     }
 
     /// `127.0.0.1:9187` or `[::1]:9187`.
-    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var address: String { PosixSocket.addressText(host: host, port: port) }
 
     /// `GET path`: the status and the body.
     /// - Throws: `MetricsListenerError` saying why there is no answer (refused, timed out, not HTTP).
@@ -40,12 +40,8 @@ public struct MetricsListenerClient: Sendable {
         let fd = try connect()
         defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\n\r\n".utf8)
-        var sent = 0
-        while sent < request.count {
-            let count = request.withUnsafeBytes { Self.sendNoSignal(fd, $0.baseAddress! + sent, request.count - sent) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw failure("cannot send the request: \(String(cString: strerror(errno)))") }
-            sent += count
+        guard PosixSocket.sendAll(fd, request) else {
+            throw failure("cannot send the request: \(String(cString: strerror(errno)))")
         }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -75,7 +71,7 @@ public struct MetricsListenerClient: Sendable {
     private func connect() throws(MetricsListenerError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Self.streamType
+        hints.ai_socktype = PosixSocket.streamType
         hints.ai_flags = AI_NUMERICSERV
         var list: UnsafeMutablePointer<addrinfo>?
         let resolved = getaddrinfo(host, String(port), &hints, &list)
@@ -87,7 +83,7 @@ public struct MetricsListenerClient: Sendable {
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
             candidate = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, Self.streamType, 0)
+            let fd = socket(info.pointee.ai_family, PosixSocket.streamType, 0)
             guard fd >= 0 else { reason = String(cString: strerror(errno)); continue }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             if let problem = connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) {
@@ -123,20 +119,6 @@ public struct MetricsListenerClient: Sendable {
     private func failure(_ reason: String) -> MetricsListenerError {
         MetricsListenerError(address: address, reason: reason)
     }
-
-    #if canImport(Glibc)
-    private static let streamType = Int32(SOCK_STREAM.rawValue)
-    private static func sendNoSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-        Glibc.send(fd, pointer, count, Int32(MSG_NOSIGNAL))
-    }
-    #else
-    private static let streamType = SOCK_STREAM
-    private static func sendNoSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-        return Darwin.send(fd, pointer, count, 0)
-    }
-    #endif
 }
 
 /// No answer from the metrics listener: where, and why.
