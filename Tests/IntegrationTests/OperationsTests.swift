@@ -27,7 +27,7 @@ struct OperationsTests {
             configuration: configuration, logger: Logger(label: "ops-test"),
             options: ObservabilityOptions(pollInterval: .milliseconds(200), listen: "127.0.0.1:0"))
         defer { observability.stop() }
-        let port = try #require(observability.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        let port = try #require(observability.listenPort)
         func scrape() throws -> String {
             let response = try httpGet(port: port, path: "/metrics")
             try #require(response.status == 200)

@@ -58,7 +58,7 @@ struct AlertMetricsTests {
             configuration: configuration, logger: Logger(label: "test"),
             options: ObservabilityOptions(pollInterval: .milliseconds(100), listen: "127.0.0.1:0"))
         defer { handle.stop() }
-        let port = try #require(handle.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        let port = try #require(handle.listenPort)
         handle.metrics.prepareEventCounters(for: configuration.mappings)
         let body = try httpGet(port: port, path: "/metrics").body
         for series in [

@@ -92,7 +92,7 @@ struct LastProblemTests {
             configuration: ObservabilityUnitTests.configuration(), logger: Logger(label: "test"),
             options: ObservabilityOptions(pollInterval: .milliseconds(100), listen: "127.0.0.1:0"))
         defer { handle.stop() }
-        let port = try #require(handle.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        let port = try #require(handle.listenPort)
         let marker = "status route test \(UUID().uuidString)"
         let logger = Logger(label: "test") { label in
             LastProblemLogHandler(wrapping: LineLogHandler(label: label, level: .info, format: .text, output: { _ in }))

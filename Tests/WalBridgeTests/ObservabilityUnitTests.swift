@@ -23,7 +23,7 @@ struct ObservabilityUnitTests {
             configuration: Self.configuration(), logger: Logger(label: "test"),
             options: ObservabilityOptions(pollInterval: .milliseconds(100), listen: "127.0.0.1:0"))
         defer { handle.stop() }
-        let port = try #require(handle.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        let port = try #require(handle.listenPort)
         #expect(port > 0)
 
         handle.metrics.eventPublished(table: "public.users", eventType: "UserRegistered")

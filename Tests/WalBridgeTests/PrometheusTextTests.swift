@@ -14,7 +14,7 @@ struct PrometheusTextTests {
             configuration: ObservabilityUnitTests.configuration(), logger: Logger(label: "test"),
             options: ObservabilityOptions(pollInterval: .milliseconds(100), listen: "127.0.0.1:0"))
         defer { handle.stop() }
-        let port = try #require(handle.listenAddress.flatMap { Int($0.split(separator: ":").last!) })
+        let port = try #require(handle.listenPort)
         let table = "public.parser_\(UUID().uuidString.prefix(8).lowercased())"
         for _ in 0..<3 { handle.metrics.eventPublished(table: table, eventType: "Quote\"d\\Event") }
         handle.metrics.eventPublished(table: table, eventType: "Other", count: 5)

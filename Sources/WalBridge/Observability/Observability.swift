@@ -30,6 +30,8 @@ public final class ObservabilityHandle: Sendable {
     public let health: BridgeHealth
     /// The address the listener is bound to (`127.0.0.1:9187`), nil when metrics are off.
     public let listenAddress: String?
+    /// The port the listener is bound to (the one chosen for `:0`), nil when metrics are off.
+    public let listenPort: Int?
     /// Runs the listener and the slot monitor; nil when metrics are off.
     private let group: ServiceGroup?
 
@@ -37,7 +39,8 @@ public final class ObservabilityHandle: Sendable {
         self.metrics = metrics
         self.health = health
         self.group = group
-        self.listenAddress = server.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        self.listenAddress = server.map { PosixSocket.addressText(host: $0.host, port: $0.port) }
+        self.listenPort = server?.port
     }
 
     /// The first failure of the listener or the slot monitor (nil while none failed).
