@@ -195,9 +195,14 @@ struct StatusWatchTests {
         let directory = NSTemporaryDirectory() + "walbridge-pty-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let command = "\(WalBridgeProcess.executable.path) status --config \(path) --watch"
+        // script runs the command with $SHELL -c. dash (Debian's /bin/sh) forks for it instead of replacing
+        // itself, and then a SIGINT meant for the watch reaches the shell, which waits on: `exec` makes every
+        // shell replace itself, and SHELL is pinned so the test does not depend on the caller's login shell.
+        let command = "exec \(WalBridgeProcess.executable.path) status --config \(path) --watch"
+        var environment = ProcessInfo.processInfo.environment
+        environment["SHELL"] = "/bin/sh"
         let script = try ChildProcess(
-            executable: "/usr/bin/script", arguments: ["-qefc", command, "/dev/null"], environment: ProcessInfo.processInfo.environment,
+            executable: "/usr/bin/script", arguments: ["-qefc", command, "/dev/null"], environment: environment,
             stdout: directory + "/out", stderr: directory + "/err")
         func output() -> String { (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "" }
         try waitUntil("two frames on the pty", timeout: .seconds(20)) {
@@ -208,6 +213,11 @@ struct StatusWatchTests {
         // The watch is script's child: stop it (not script) with SIGINT.
         let children = try String(contentsOfFile: "/proc/\(script.pid)/task/\(script.pid)/children", encoding: .utf8)
         let watchPID = try #require(children.split(separator: " ").first.flatMap { pid_t($0) })
+        let watchExecutable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(watchPID)/exe")
+        try #require(
+            URL(fileURLWithPath: watchExecutable).resolvingSymlinksInPath().path
+                == WalBridgeProcess.executable.resolvingSymlinksInPath().path,
+            "script's child is the watch itself, not a shell around it: \(watchExecutable)")
         kill(watchPID, SIGINT)
         #expect(try script.wait(timeout: .seconds(10)) == 0, "script -e exits with the watch's status")
         let text = output()
