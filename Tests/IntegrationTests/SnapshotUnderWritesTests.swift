@@ -59,30 +59,40 @@ struct SnapshotUnderWritesTests {
     func selfStreaming(writers: Int) throws {
         let setup = try BridgeTestSetup(partitions: Self.partitions)
         try Self.populate(setup)
-        let configuration = try setup.configuration(mappingExtra: "    snapshot: {event: UserSnapshotted, chunk_size: \(Self.chunkSize)}")
+        let extra = "    snapshot: {event: UserSnapshotted, chunk_size: \(Self.chunkSize)}"
+        let config = try setup.writeConfiguration(setup.yaml(mappingExtra: extra))
         let collector = try setup.collector()
         // The slot first, so that every change the writers commit is streamed.
-        let first = try setup.startBridge(configuration: configuration)
+        let first = try setup.startBridge(configuration: try setup.configuration(mappingExtra: extra))
         #expect(try first.stopAndWait() == nil)
         let writer = ConcurrentWriter(database: setup.database.name, maxID: Self.rows, connections: writers)
         try writer.waitForFirstCommits()
-        var options = BridgeTestSetup.testOptions()
-        options.snapshot = SnapshotRequest(tables: [], filter: nil)
-        let rowsRead = Mutex(0)
-        options.onSnapshotProgress = { progress, final in if final { rowsRead.withLock { $0 = progress.rowsDone } } }
         let started = ContinuousClock().now
-        let snapshot = RunningBridge(configuration: configuration, options: options)
-        try Self.collect(collector, until: "the snapshot's end") { snapshot.isFinished }
-        #expect(try snapshot.wait(timeout: .seconds(1)) == nil, "the snapshot command returns once every row is delivered")
+        let snapshot = try WalBridgeProcess(["snapshot", "--config", config], executable: WalBridgeProcess.fastestExecutable)
+        try Self.collect(collector, until: "the snapshot command's exit") { !snapshot.isRunning }
         let elapsed = ContinuousClock().now - started
         let written = try writer.stop()
+        #expect(try snapshot.waitForExit() == 0, "the snapshot command exits 0 once every row is delivered: \(snapshot.stderr.suffix(2000))")
+        #expect(!snapshot.stderr.contains("asked it to backfill"), "no bridge was running: it streamed by itself")
         // `walbridge run` afterwards streams what was committed since.
-        let bridge = try setup.startBridge(configuration: configuration)
+        let bridge = try WalBridgeProcess(["run", "--config", config], executable: WalBridgeProcess.fastestExecutable)
+        try setup.database.waitForActiveSlot()
         var outcome = try Self.compareAfterSentinels(setup, collector: collector)
-        #expect(try bridge.stopAndWait() == nil)
-        outcome.rowsRead = rowsRead.withLock { $0 }
+        bridge.signal(SIGTERM)
+        #expect(try bridge.waitForExit() == 0, "\(bridge.stderr.suffix(2000))")
+        outcome.rowsRead = try #require(Self.finalRowsRead(snapshot.stderr), "the final progress line: \(snapshot.stderr.suffix(1000))")
         Self.report("streaming by itself", chunkSize: Self.chunkSize, outcome, written, elapsed)
         #expect(outcome.snapshotEvents > 0 && outcome.dropped > 0, "the snapshot published rows and left some to the stream")
+    }
+
+    /// The rows read, from the last progress line `walbridge snapshot` prints
+    /// ("public.users: 24,324 / ~30,000 rows (100%), …").
+    static func finalRowsRead(_ stderr: String) -> Int? {
+        for line in stderr.split(separator: "\n").reversed() {
+            guard let colon = line.range(of: ": "), let slash = line.range(of: " / ~", range: colon.upperBound..<line.endIndex) else { continue }
+            return Int(line[colon.upperBound..<slash.lowerBound].filter { $0 != "," })
+        }
+        return nil
     }
 
     @Test("kill -9 of `walbridge snapshot` (streaming by itself) mid-job, resumed by the next one: every key's last record matches the table")
