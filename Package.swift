@@ -13,7 +13,6 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C at the edges: module maps and a shim header, nothing else.
@@ -66,7 +65,6 @@ let package = Package(
             dependencies: [
                 "PostgresReplication",
                 "Configuration",
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -116,7 +114,7 @@ let package = Package(
         .testTarget(name: "PostgresReplicationTests", dependencies: ["PostgresReplication", "SeededRandom"]),
         .testTarget(name: "KafkaPublisherTests", dependencies: ["KafkaPublisher", "KafkaTestBroker"]),
         .testTarget(
-            name: "EventMappingTests", dependencies: ["Configuration", "EventMapping", "PostgresReplication", "HotPathFixture"],
+            name: "EventMappingTests", dependencies: ["Configuration", "EventMapping", "PostgresReplication", "HotPathFixture", "SeededRandom"],
             linkerSettings: allocationCounterLinkerSettings
         ),
         .testTarget(

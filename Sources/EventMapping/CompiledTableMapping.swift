@@ -24,10 +24,9 @@ final class CompiledTableMapping: Sendable {
         let changed: [Int]
     }
 
-    /// A field transform. The HMAC key is kept as bytes: Crypto's
-    /// `SymmetricKey` is not `Sendable`, so it is made per hashed value.
+    /// A field transform. The HMAC's key pads are hashed once, here.
     enum Transform: Sendable {
-        case hmacSHA256(key: [UInt8])
+        case hmacSHA256(HMACSHA256)
         case maskLast4
     }
 
@@ -107,7 +106,7 @@ final class CompiledTableMapping: Sendable {
         if mapping.fields.contains(where: { $0.transform != nil }) {
             transforms = mapping.fields.map { field in
                 switch field.transform {
-                case .hmacSHA256(let key): .hmacSHA256(key: key.bytes)
+                case .hmacSHA256(let key): .hmacSHA256(HMACSHA256(key: key.bytes))
                 case .maskLast4: .maskLast4
                 case nil: nil
                 }

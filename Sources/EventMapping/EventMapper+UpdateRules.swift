@@ -1,4 +1,3 @@
-import Crypto
 import PostgresReplication
 
 /// Why an update published nothing although its table has an update event.
@@ -108,8 +107,8 @@ extension JSONWriter {
         }
         let input = Self.transformInput(value)
         switch transform {
-        case .hmacSHA256(let key):
-            let code = HMAC<SHA256>.authenticationCode(for: input, using: SymmetricKey(data: key))
+        case .hmacSHA256(let hmac):
+            let code = hmac.authenticationCode(for: input)
             byte(UInt8(ascii: "\""))
             for octet in code {
                 byte(Self.lowerHexDigits[Int(octet >> 4)])

@@ -26,7 +26,7 @@ struct FieldTransformTests {
         return try EventMapper(configuration: configuration, systemID: Fixtures.systemID, database: "auth")
     }
 
-    /// HMAC-SHA256 by Python's `hmac` module: an implementation independent of swift-crypto.
+    /// HMAC-SHA256 by Python's `hmac` module: an implementation independent of WalBridge's own.
     static func pythonHMAC(_ message: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
