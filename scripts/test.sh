@@ -10,8 +10,8 @@
 # The integration tests start their own Kafka-protocol test broker in-process.
 # Each version's run is labelled and timed; a failure on any version fails the
 # script, after every version has run (so does a failed monitoring check). Then
-# the fuzz targets and, beside them, two 3-minute soaks (scripts/soak.sh: a
-# fixed seed and the seed of the day).
+# the fuzz targets and, beside them, two 3-minute soaks side by side
+# (scripts/soak.sh: a fixed seed on the first version, the seed of the day on the last).
 #
 #   bash scripts/test.sh                       every supported version, as above
 #   bash scripts/test.sh --version 17          only 17, the whole suite (or PG_VERSION=17)
@@ -97,34 +97,81 @@ done
 # After the suites, side by side (each is bound by its own clock, not by CPU, so
 # sharing the two cores shortens the run without weakening either):
 # - fuzzing (docs/fuzzing.md): every fuzz target for WALBRIDGE_FUZZ_SECONDS
-#   seconds (default 60; 0 skips). Builds in .build-fuzz (cached); a crash fails
-#   the script. Its output is shown once it ends.
+#   seconds (default 60; 0 skips), two targets at a time. Builds in .build-fuzz
+#   (cached); a crash fails the script. Its output is shown once it ends.
 # - the soak (docs/delivery.md#the-randomised-soak): two soaks of
 #   WALBRIDGE_SOAK_MINUTES minutes (default 3; 0 skips), one with the fixed seed
-#   15 and one with the seed of the day (UTC date, YYYYMMDD), on their own
-#   cluster (/tmp/walbridge-soak-pg, port 54349). A violation fails the script.
+#   15 on the first version tested and one with the seed of the day (UTC date,
+#   YYYYMMDD) on the last, each on its own soak cluster (/tmp/walbridge-soak-pg
+#   and port 54349 for 15, /tmp/walbridge-soak-pg18 and 54352 for 18): side by
+#   side when the versions differ, one after the other when they are the same
+#   cluster. A violation fails the script.
 # Both are skipped when test options were given, unless their variable is set.
 fuzz_seconds="${WALBRIDGE_FUZZ_SECONDS:-60}"
 fuzz_pid=
 if [ "$fuzz_seconds" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_FUZZ_SECONDS:-}" ]; }; then
     fuzz_log="$(mktemp)"
-    log "fuzzing in the background (${fuzz_seconds} s per target; output when it ends)"
+    log "fuzzing in the background (${fuzz_seconds} s per target, two at a time; output when it ends)"
     (
         started=$(date +%s)
-        if bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds" >"$fuzz_log" 2>&1; then echo passed; else echo FAILED; fi >"$fuzz_log.result"
+        if WALBRIDGE_FUZZ_JOBS="${WALBRIDGE_FUZZ_JOBS:-2}" bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds" >"$fuzz_log" 2>&1; then
+            echo passed
+        else
+            echo FAILED
+        fi >"$fuzz_log.result"
         echo $(($(date +%s) - started)) >"$fuzz_log.seconds"
     ) &
     fuzz_pid=$!
 fi
 
+# Runs soak $1 (seed $2, version $3) in the background; its output goes to
+# $soak_dir/$1.log, its result and seconds to $soak_dir/$1.result.
+run_soak() {
+    (
+        started=$SECONDS
+        if bash "$WALBRIDGE_ROOT/scripts/soak.sh" --minutes "$soak_minutes" --seed "$2" --version "$3" >"$soak_dir/$1.log" 2>&1; then
+            result=passed
+        else
+            result=FAILED
+        fi
+        echo "$result $((SECONDS - started))" >"$soak_dir/$1.result"
+    ) &
+    soak_pids+=($!)
+}
+
+# Shows soak $1's output and adds its line to the summary.
+report_soak() {
+    local seed="$2" version="$3" result seconds
+    printf '\n\033[1m======== soak, seed %s, Postgres %s ========\033[0m\n' "$seed" "$version" >&2
+    cat "$soak_dir/$1.log" >&2
+    read -r result seconds <"$soak_dir/$1.result" || { result=FAILED; seconds=0; }
+    [ "$result" = passed ] || failed+=("soak (seed $seed, Postgres $version)")
+    summary+=("soak, $soak_minutes min, seed $seed, Postgres $version: $result in $(duration "$seconds")")
+}
+
 soak_minutes="${WALBRIDGE_SOAK_MINUTES:-3}"
 if [ "$soak_minutes" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_SOAK_MINUTES:-}" ]; }; then
-    for soak_seed in 15 "$(date -u +%Y%m%d)"; do
-        printf '\n\033[1m======== soak, seed %s ========\033[0m\n' "$soak_seed" >&2
-        soak_started=$SECONDS
-        if bash "$WALBRIDGE_ROOT/scripts/soak.sh" --minutes "$soak_minutes" --seed "$soak_seed"; then result=passed; else result=FAILED; failed+=("soak (seed $soak_seed)"); fi
-        summary+=("soak, $soak_minutes min, seed $soak_seed: $result in $(duration $((SECONDS - soak_started)))")
-    done
+    soak_dir="$(mktemp -d)"
+    soak_pids=()
+    first_version="${versions[0]}"
+    last_version="${versions[${#versions[@]} - 1]}"
+    day_seed="$(date -u +%Y%m%d)"
+    # Built once here, so the two soak.sh builds find nothing to do.
+    swift build -c release --product walbridge-soak --scratch-path .build-release >/dev/null
+    if [ "$first_version" != "$last_version" ]; then
+        log "two soaks side by side: seed 15 on Postgres $first_version, seed $day_seed on Postgres $last_version (output when they end)"
+        run_soak fixed 15 "$first_version"
+        run_soak day "$day_seed" "$last_version"
+        wait "${soak_pids[@]}" || true
+    else
+        run_soak fixed 15 "$first_version"
+        wait "${soak_pids[@]}" || true
+        run_soak day "$day_seed" "$last_version"
+        wait "${soak_pids[1]}" || true
+    fi
+    report_soak fixed 15 "$first_version"
+    report_soak day "$day_seed" "$last_version"
+    rm -rf "$soak_dir"
 fi
 
 if [ -n "$fuzz_pid" ]; then
@@ -133,7 +180,7 @@ if [ -n "$fuzz_pid" ]; then
     cat "$fuzz_log" >&2
     result="$(cat "$fuzz_log.result" 2>/dev/null || echo FAILED)"
     [ "$result" = passed ] || failed+=("fuzzing")
-    summary+=("fuzzing (${fuzz_seconds} s per target, beside the soak): $result in $(duration "$(cat "$fuzz_log.seconds" 2>/dev/null || echo 0)")")
+    summary+=("fuzzing (${fuzz_seconds} s per target, two at a time, beside the soaks): $result in $(duration "$(cat "$fuzz_log.seconds" 2>/dev/null || echo 0)")")
     rm -f "$fuzz_log" "$fuzz_log.result" "$fuzz_log.seconds"
 fi
 
