@@ -67,8 +67,20 @@ run_version() {
         select_version "$1"
         shift
         bash scripts/start-postgres.sh || exit 1   # (errexit is off inside `if`)
-        log "Postgres $PG_VERSION ($(admin_psql -d postgres -tAc "SHOW server_version"), $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel${*:+ $*}"
-        swift test --skip-build --no-parallel "$@"
+        local server
+        server="$(admin_psql -d postgres -tAc "SHOW server_version")"
+        if [ $# = 0 ]; then
+            # The whole suite: the unit tests side by side (they share no cluster,
+            # slot or port), then the integration tests one at a time.
+            log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --skip IntegrationTests, then --no-parallel --filter IntegrationTests"
+            unit=0
+            swift test --skip-build --skip IntegrationTests || unit=1
+            swift test --skip-build --no-parallel --filter IntegrationTests || exit 1
+            exit "$unit"
+        else
+            log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel $*"
+            swift test --skip-build --no-parallel "$@"
+        fi
     )
 }
 
