@@ -109,7 +109,7 @@ done
 # After the suites, side by side (each is bound by its own clock, not by CPU, so
 # sharing the two cores shortens the run without weakening either):
 # - fuzzing (docs/fuzzing.md): every fuzz target for WALBRIDGE_FUZZ_SECONDS
-#   seconds (default 60; 0 skips), two targets at a time. Builds in .build-fuzz
+#   seconds (default 60; 0 skips), WALBRIDGE_FUZZ_JOBS (default 2) at a time. Builds in .build-fuzz
 #   (cached); a crash fails the script. Its output is shown once it ends.
 # - the soak (docs/delivery.md#the-randomised-soak): two soaks of
 #   WALBRIDGE_SOAK_MINUTES minutes (default 3; 0 skips), one with the fixed seed
@@ -120,13 +120,14 @@ done
 #   cluster. A violation fails the script.
 # Both are skipped when test options were given, unless their variable is set.
 fuzz_seconds="${WALBRIDGE_FUZZ_SECONDS:-60}"
+fuzz_jobs="${WALBRIDGE_FUZZ_JOBS:-2}"
 fuzz_pid=
 if [ "$fuzz_seconds" != 0 ] && { [ $# = 0 ] || [ -n "${WALBRIDGE_FUZZ_SECONDS:-}" ]; }; then
     fuzz_log="$(mktemp)"
-    log "fuzzing in the background (${fuzz_seconds} s per target, two at a time; output when it ends)"
+    log "fuzzing in the background (${fuzz_seconds} s per target, ${fuzz_jobs} at a time; output when it ends)"
     (
         started=$(date +%s)
-        if WALBRIDGE_FUZZ_JOBS="${WALBRIDGE_FUZZ_JOBS:-2}" bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds" >"$fuzz_log" 2>&1; then
+        if WALBRIDGE_FUZZ_JOBS="$fuzz_jobs" bash "$WALBRIDGE_ROOT/scripts/fuzz.sh" all "$fuzz_seconds" >"$fuzz_log" 2>&1; then
             echo passed
         else
             echo FAILED
@@ -192,7 +193,7 @@ if [ -n "$fuzz_pid" ]; then
     cat "$fuzz_log" >&2
     result="$(cat "$fuzz_log.result" 2>/dev/null || echo FAILED)"
     [ "$result" = passed ] || failed+=("fuzzing")
-    summary+=("fuzzing (${fuzz_seconds} s per target, two at a time, beside the soaks): $result in $(duration "$(cat "$fuzz_log.seconds" 2>/dev/null || echo 0)")")
+    summary+=("fuzzing (${fuzz_seconds} s per target, ${fuzz_jobs} at a time, beside the soaks): $result in $(duration "$(cat "$fuzz_log.seconds" 2>/dev/null || echo 0)")")
     rm -f "$fuzz_log" "$fuzz_log.result" "$fuzz_log.seconds"
 fi
 

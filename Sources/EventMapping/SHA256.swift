@@ -6,7 +6,7 @@
 /// BoringSSL from source on every clean build for one keyed hash. Nothing here
 /// verifies a MAC, so constant-time comparison is not needed; the key is never
 /// logged. Checked against the FIPS 180 and RFC 4231 vectors and against
-/// OpenSSL on random keys and messages (`SHA256Tests`).
+/// Python's `hashlib` and `hmac` on random keys and messages (`SHA256Tests`).
 package struct SHA256: Sendable {
     /// The digest size in bytes.
     package static let digestCount = 32
