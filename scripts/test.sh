@@ -3,13 +3,18 @@
 # missing, builds once (the debug build with the tests, and the release binary
 # the backpressure test pushes 1,000,000 rows through), checks the monitoring
 # files (scripts/check-monitoring.sh: the alert rules and their promtool tests,
-# compose's Prometheus config, the dashboard), then runs, one version at a time,
-# each against that version's own throwaway cluster:
-#   Postgres 15          the whole suite (unit and integration)
-#   Postgres 16, 17, 18  the integration suite (IntegrationTests)
+# compose's Prometheus config, the dashboard), then runs
+#   the unit tests       once, side by side among themselves
+#   Postgres 15 to 18    the integration suite (IntegrationTests) on each, against
+#                        that version's own throwaway cluster, two versions side by
+#                        side (15 with 16, then 17 with 18; WALBRIDGE_TEST_SIDE_BY_SIDE
+#                        sets how many, 1 runs them one after another with the
+#                        whole suite on the first), each version's output shown
+#                        when it ends
 # The integration tests start their own Kafka-protocol test broker in-process.
 # Each version's run is labelled and timed; a failure on any version fails the
-# script, after every version has run (so does a failed monitoring check). Then
+# script, after every version has run (so does a failed monitoring check); the
+# summary at the end repeats what failed (test names and failure lines). Then
 # the fuzz targets and, beside them, two 3-minute soaks side by side
 # (scripts/soak.sh: a fixed seed on the first version, the seed of the day on the last).
 #
@@ -74,36 +79,112 @@ run_version() {
             # slot or port), then the integration tests one at a time.
             log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --skip IntegrationTests, then --no-parallel --filter IntegrationTests"
             unit=0
-            swift test --skip-build --skip IntegrationTests || unit=1
-            swift test --skip-build --no-parallel --filter IntegrationTests || exit 1
+            logged_swift_test --skip-build --skip IntegrationTests || unit=1
+            logged_swift_test --skip-build --no-parallel --filter IntegrationTests || exit 1
             exit "$unit"
         else
             log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel $*"
-            swift test --skip-build --no-parallel "$@"
+            logged_swift_test --skip-build --no-parallel "$@"
         fi
     )
 }
 
-for version in "${versions[@]}"; do
-    if [ $# -gt 0 ]; then
-        arguments=("$@")
-    elif [ "$version" = 15 ] || [ "${#versions[@]}" = 1 ]; then
-        arguments=()
-    else
-        arguments=(--filter IntegrationTests)
+# `swift test "$@"`, its output shown as it comes and kept in $version_log too,
+# so that the summary can repeat the failures (a CI log may keep only its end).
+logged_swift_test() {
+    swift test "$@" 2>&1 | tee -a "$version_log"
+    return "${PIPESTATUS[0]}"
+}
+
+# The lines of log $1 that say what failed: XCTest's "error:" lines and failed
+# test cases, Swift Testing's failed tests and issues, and a crash's signal.
+# At most 40, each cut to 300 characters.
+failure_lines() {
+    grep -a -E ": error: |^Test Case '.*' failed|✘|[Ff]atal error|Exited with (unexpected )?signal|Segmentation fault" "$1" \
+        | grep -a -v -E "^Test Suite '.*' failed" | cut -c1-300 | head -n 40
+}
+failure_dir="$(mktemp -d)"
+
+# Adds version $1's summary line (scope $2, result $3, seconds $4) and, when it
+# failed, the failure lines of its log.
+summarize_version() {
+    summary+=("Postgres $1 ($2): $3 in $(duration "$4")")
+    [ "$3" = passed ] || failed+=("$1")
+    if [ "$3" != passed ]; then
+        while IFS= read -r line; do summary+=("    $line"); done < <(failure_lines "$failure_dir/$1.log")
     fi
-    printf '\n\033[1m======== Postgres %s ========\033[0m\n' "$version" >&2
+}
+
+# How many versions' integration suites run side by side (default 2; 1 runs them
+# one after another). They wait on Postgres, the broker and their own timeouts
+# far more than they compute: one suite keeps about a quarter of the two cores
+# busy, and measured here two side by side took no longer than one alone.
+side_by_side="${WALBRIDGE_TEST_SIDE_BY_SIDE:-2}"
+
+if [ $# = 0 ] && [ "${#versions[@]}" -gt 1 ] && [ "$side_by_side" -gt 1 ]; then
+    # The unit tests once, side by side among themselves (they share no cluster,
+    # slot or port), on the first version's cluster; then the integration suites,
+    # $side_by_side versions at a time, each against its own cluster, its output
+    # shown when it ends.
+    first_version="${versions[0]}"
+    printf '\n\033[1m======== unit tests (Postgres %s) ========\033[0m\n' "$first_version" >&2
     start=$SECONDS
-    if run_version "$version" ${arguments[@]+"${arguments[@]}"}; then
+    if (select_version "$first_version" && bash scripts/start-postgres.sh && version_log="$failure_dir/unit.log" &&
+        logged_swift_test --skip-build --skip IntegrationTests); then
         result=passed
     else
         result=FAILED
-        failed+=("$version")
+        failed+=("unit tests")
     fi
-    scope="${arguments[*]:-whole suite}"
-    summary+=("Postgres $version ($scope): $result in $(duration $((SECONDS - start)))")
-    log "Postgres $version: $result in $(duration $((SECONDS - start)))"
-done
+    summary+=("unit tests (Postgres $first_version's cluster): $result in $(duration $((SECONDS - start)))")
+    if [ "$result" = FAILED ]; then
+        while IFS= read -r line; do summary+=("    $line"); done < <(failure_lines "$failure_dir/unit.log")
+    fi
+    for ((i = 0; i < ${#versions[@]}; i += side_by_side)); do
+        batch=("${versions[@]:i:side_by_side}")
+        log "Postgres ${batch[*]}: the integration suite$([ ${#batch[@]} -gt 1 ] && echo "s side by side") (output when each ends)"
+        pids=()
+        for version in "${batch[@]}"; do
+            (
+                version_log="$failure_dir/$version.log"
+                started=$SECONDS
+                if run_version "$version" --filter IntegrationTests >"$failure_dir/$version.out" 2>&1; then
+                    echo "passed $((SECONDS - started))"
+                else
+                    echo "FAILED $((SECONDS - started))"
+                fi >"$failure_dir/$version.result"
+            ) &
+            pids+=($!)
+        done
+        wait "${pids[@]}" || true
+        for version in "${batch[@]}"; do
+            beside="$(printf '%s\n' "${batch[@]}" | grep -v -x "$version" | paste -s -d, -)"
+            beside="${beside:+beside $beside}"
+            printf '\n\033[1m======== Postgres %s (integration suite%s) ========\033[0m\n' "$version" "${beside:+, $beside}" >&2
+            cat "$failure_dir/$version.out" >&2
+            read -r result seconds <"$failure_dir/$version.result" || { result=FAILED; seconds=0; }
+            summarize_version "$version" "--filter IntegrationTests${beside:+, $beside}" "$result" "$seconds"
+            log "Postgres $version: $result in $(duration "$seconds")"
+        done
+    done
+else
+    for version in "${versions[@]}"; do
+        if [ $# -gt 0 ]; then
+            arguments=("$@")
+        elif [ "$version" = "${versions[0]}" ] || [ "${#versions[@]}" = 1 ]; then
+            arguments=()
+        else
+            arguments=(--filter IntegrationTests)
+        fi
+        printf '\n\033[1m======== Postgres %s ========\033[0m\n' "$version" >&2
+        start=$SECONDS
+        version_log="$failure_dir/$version.log"
+        if run_version "$version" ${arguments[@]+"${arguments[@]}"}; then result=passed; else result=FAILED; fi
+        scope="${arguments[*]:-whole suite}"
+        summarize_version "$version" "$scope" "$result" $((SECONDS - start))
+        log "Postgres $version: $result in $(duration $((SECONDS - start)))"
+    done
+fi
 
 # --- Fuzzing and the randomised soak (issue 15) -------------------------------
 # After the suites, side by side (each is bound by its own clock, not by CPU, so
@@ -197,6 +278,7 @@ if [ -n "$fuzz_pid" ]; then
     rm -f "$fuzz_log" "$fuzz_log.result" "$fuzz_log.seconds"
 fi
 
+rm -rf "$failure_dir"
 printf '\n\033[1m======== summary ========\033[0m\n' >&2
 printf '  %s\n' "${summary[@]}" "total: $(duration $((SECONDS - run_start)))" >&2
 if [ ${#failed[@]} -gt 0 ]; then

@@ -10,7 +10,9 @@ final class TemporaryCluster {
 
     init(settings: [String]) throws {
         directory = "/tmp/walbridge-pg-\(UInt32.random(in: 0..<UInt32.max))"
-        port = Int.random(in: 40_000..<50_000)
+        // A port the kernel has just handed out, not a random one that a connection
+        // (or another version's suite running beside this one) may hold.
+        port = try freeLoopbackPort()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try Self.run(["/bin/chown", "postgres:postgres", directory], asPostgres: false) }
         try Self.run(["\(Self.binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "--auth-local=trust",
