@@ -91,8 +91,17 @@ run_version() {
 
 # `swift test "$@"`, its output shown as it comes and kept in $version_log too,
 # so that the summary can repeat the failures (a CI log may keep only its end).
+# With $test_binary set (side by side), the test binary itself runs instead:
+# `swift test` holds SwiftPM's lock on .build even with --skip-build, so a second
+# one would wait for the first to end.
 logged_swift_test() {
-    swift test "$@" 2>&1 | tee -a "$version_log"
+    if [ -n "${test_binary:-}" ]; then
+        local arguments=()
+        for argument in "$@"; do [ "$argument" = --skip-build ] || arguments+=("$argument"); done
+        NO_COLOR=1 "$test_binary" --testing-library swift-testing "${arguments[@]}" 2>&1 | tee -a "$version_log"
+    else
+        swift test "$@" 2>&1 | tee -a "$version_log"
+    fi
     return "${PIPESTATUS[0]}"
 }
 
@@ -140,6 +149,13 @@ if [ $# = 0 ] && [ "${#versions[@]}" -gt 1 ] && [ "$side_by_side" -gt 1 ]; then
     if [ "$result" = FAILED ]; then
         while IFS= read -r line; do summary+=("    $line"); done < <(failure_lines "$failure_dir/unit.log")
     fi
+    # Every test is a Swift Testing test, so the binary runs them all; an XCTest
+    # one would be missed there, and is refused.
+    if grep -rlq "^import XCTest" Tests; then
+        echo "error: Tests/ has XCTest tests, which the side-by-side run would miss; write them with Swift Testing, or set WALBRIDGE_TEST_SIDE_BY_SIDE=1" >&2
+        exit 1
+    fi
+    test_binary="$(swift build --show-bin-path)/WalBridgePackageTests.xctest"
     for ((i = 0; i < ${#versions[@]}; i += side_by_side)); do
         batch=("${versions[@]:i:side_by_side}")
         log "Postgres ${batch[*]}: the integration suite$([ ${#batch[@]} -gt 1 ] && echo "s side by side") (output when each ends)"
