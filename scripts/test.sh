@@ -83,7 +83,11 @@ run_version() {
             logged_swift_test --skip-build --no-parallel --filter IntegrationTests || exit 1
             exit "$unit"
         else
-            log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel $*"
+            if [ -n "${test_binary:-}" ]; then
+                log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): ${test_binary#"$WALBRIDGE_ROOT/"} --testing-library swift-testing --no-parallel $*"
+            else
+                log "Postgres $PG_VERSION ($server, $PG_BIN, port $WALBRIDGE_PG_PORT): swift test --skip-build --no-parallel $*"
+            fi
             logged_swift_test --skip-build --no-parallel "$@"
         fi
     )
