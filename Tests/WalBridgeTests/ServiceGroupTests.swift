@@ -64,8 +64,15 @@ final class ProbeService: BackgroundService {
         self.behaviour = behaviour
     }
 
+    /// The calling thread's name as the kernel keeps it (what `ps -T` and gdb show), not
+    /// Foundation's `Thread.current.name`, which was seen to answer a Dispatch worker's
+    /// name ("oot.default-qos") while the unit tests ran side by side.
+    static func osThreadName() -> String? {
+        (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
+    }
+
     func run(_ stop: StopToken) throws(BridgeError) {
-        threadName.withLock { $0 = Thread.current.name }
+        threadName.withLock { $0 = Self.osThreadName() }
         switch behaviour {
         case .untilStopped:
             while !stop.sleep(for: .seconds(60)) {}

@@ -159,10 +159,14 @@ package final class ServiceGroup: Sendable {
             if stopping { member.token.request() }
             // Linux keeps at most 15 bytes of a thread's name (and drops a
             // longer one); set from the thread itself, which corelibs
-            // Foundation's `Thread.name` before `start()` does not do.
+            // Foundation's `Thread.name` before `start()` does not do. The
+            // kernel's name (what `ps -T`, top and gdb show) is written too:
+            // Foundation's setter was seen to leave a Dispatch worker's name
+            // ("oot.default-qos") there about once in twenty starts.
             let threadName = String(decoding: service.name.utf8.prefix(15), as: UTF8.self)
             let thread = Thread { [self] in
                 Thread.current.name = threadName
+                try? threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
                 var failed: BridgeError?
                 do throws(BridgeError) {
                     try service.run(member.token)

@@ -34,7 +34,11 @@ final class ReplicaPair {
             """, database: "auth")
 
         standbyDirectory = primary.directory + "-standby"
-        standbyPort = primary.port + 1
+        // A port of its own from the kernel: the primary's port + 1 may be an
+        // ephemeral port a connection (or the other version's suite) holds.
+        var port = try freeLoopbackPort()
+        while port == primary.port { port = try freeLoopbackPort() }
+        standbyPort = port
         try FileManager.default.createDirectory(atPath: standbyDirectory, withIntermediateDirectories: true)
         if getuid() == 0 { try TemporaryCluster.run(["/bin/chown", "postgres:postgres", standbyDirectory], asPostgres: false) }
         try TemporaryCluster.run([
@@ -48,8 +52,7 @@ final class ReplicaPair {
         if synchronizedStandbySlots { standbySettings.append("synchronized_standby_slots = ''") }
         try TemporaryCluster.run(["/bin/sh", "-c", "echo \"$0\" >> \(standbyDirectory)/data/postgresql.conf",
                                   standbySettings.joined(separator: "\n")])
-        try TemporaryCluster.run(["\(TemporaryCluster.binaries)/pg_ctl", "-D", "\(standbyDirectory)/data", "-l", "\(standbyDirectory)/log",
-                                  "-w", "-t", "60", "start"])
+        try TemporaryCluster.start(data: "\(standbyDirectory)/data", log: "\(standbyDirectory)/log", timeoutSeconds: 60)
     }
 
     deinit {

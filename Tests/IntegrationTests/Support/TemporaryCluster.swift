@@ -20,7 +20,17 @@ final class TemporaryCluster {
         let conf = (["listen_addresses = '127.0.0.1'", "port = \(port)", "unix_socket_directories = '\(directory)'", "fsync = off"] + settings)
             .joined(separator: "\n")
         try Self.run(["/bin/sh", "-c", "echo \"$0\" >> \(directory)/data/postgresql.conf", conf])
-        try Self.run(["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/log", "-w", "-t", "30", "start"])
+        try Self.start(data: "\(directory)/data", log: "\(directory)/log", timeoutSeconds: 30)
+    }
+
+    /// `pg_ctl start` on `data`, the server's log in `log`; a failure carries the log's end (why the server did not start).
+    static func start(data: String, log: String, timeoutSeconds: Int) throws {
+        do {
+            try run(["\(binaries)/pg_ctl", "-D", data, "-l", log, "-w", "-t", "\(timeoutSeconds)", "start"])
+        } catch {
+            let serverLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)"
+            throw TestFailure("\(error)\nthe server's log ends with:\n\(serverLog.suffix(2000))")
+        }
     }
 
     /// Runs SQL as the superuser.
